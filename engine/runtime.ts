@@ -1,0 +1,140 @@
+// Kernel dispatch: pipelines cached by kernel key, dispatches batched into one command encoder and
+// one compute pass until a readback, an upload or the batch limit forces a submit. Each dispatch's
+// uniforms go into one shared arena that is written with a single writeBuffer before the submit
+// (queue order makes reusing it for the next batch safe).
+import { engineDevice, throwPendingGpuError } from './device.ts';
+
+/** A compute kernel: WGSL source with entry point `main`, bindings in group 0: uniforms (if any) at
+ * binding 0, then the storage buffers in the order the dispatch passes them. The key must identify
+ * the source (name + specialisation), never a runtime shape. */
+export interface Kernel {
+  key: string;
+  code: string | (() => string);
+}
+
+const MAX_DISPATCHES_PER_SUBMIT = 512;
+const UNIFORM_ARENA_BYTES = 1 << 18;
+
+const pipelines = new Map<string, GPUComputePipeline>();
+let encoder: GPUCommandEncoder | null = null;
+let pass: GPUComputePassEncoder | null = null;
+let dispatches = 0;
+let submits = 0;
+const arena = new Uint8Array(UNIFORM_ARENA_BYTES);
+let arenaUsed = 0;
+let uniformBuffer: GPUBuffer | null = null;
+let uniformDevice: GPUDevice | null = null;
+
+function pipelineFor(kernel: Kernel, device: GPUDevice): GPUComputePipeline {
+  let p = pipelines.get(kernel.key);
+  if (!p) {
+    const code = typeof kernel.code === 'string' ? kernel.code : kernel.code();
+    const module = device.createShaderModule({ code, label: kernel.key });
+    p = device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: kernel.key });
+    pipelines.set(kernel.key, p);
+  }
+  return p;
+}
+
+function ensureEncoder(device: GPUDevice): GPUCommandEncoder {
+  if (uniformDevice !== device) {
+    pipelines.clear();
+    uniformBuffer = device.createBuffer({ size: UNIFORM_ARENA_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+    uniformDevice = device;
+  }
+  encoder ??= device.createCommandEncoder();
+  return encoder;
+}
+
+/** Splits a 1-D workgroup count over x and y when it exceeds the per-dimension limit. */
+export function foldGroups(groups: number, maxPerDim: number): [number, number, number] {
+  if (groups <= maxPerDim) return [Math.max(1, groups), 1, 1];
+  const y = Math.ceil(groups / maxPerDim);
+  return [Math.ceil(groups / y), y, 1];
+}
+
+/** Encodes one dispatch of `kernel` over `groups` workgroups. */
+export function dispatch(kernel: Kernel, buffers: GPUBuffer[], uniforms: ArrayBufferView | null, groups: [number, number, number] | number): void {
+  const { device, info } = engineDevice();
+  const align = info.limits.minUniformBufferOffsetAlignment;
+  if (uniforms && arenaUsed + Math.ceil(uniforms.byteLength / align) * align > UNIFORM_ARENA_BYTES) flush();
+  const enc = ensureEncoder(device);
+  const pipeline = pipelineFor(kernel, device);
+  const entries: GPUBindGroupEntry[] = [];
+  if (uniforms) {
+    const offset = arenaUsed;
+    arena.set(new Uint8Array(uniforms.buffer, uniforms.byteOffset, uniforms.byteLength), offset);
+    arenaUsed += Math.ceil(uniforms.byteLength / align) * align;
+    entries.push({ binding: 0, resource: { buffer: uniformBuffer!, offset, size: uniforms.byteLength } });
+  }
+  const first = uniforms ? 1 : 0;
+  buffers.forEach((buffer, i) => entries.push({ binding: first + i, resource: { buffer } }));
+  const bindGroup = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+  pass ??= enc.beginComputePass();
+  pass.setPipeline(pipeline);
+  pass.setBindGroup(0, bindGroup);
+  const g = typeof groups === 'number' ? foldGroups(groups, info.limits.maxComputeWorkgroupsPerDimension) : groups;
+  pass.dispatchWorkgroups(g[0], g[1], g[2]);
+  if (++dispatches >= MAX_DISPATCHES_PER_SUBMIT) flush();
+}
+
+/** Gives access to the pending encoder outside a compute pass (copies, timestamp resolves). */
+export function withEncoder(fn: (encoder: GPUCommandEncoder) => void): void {
+  const { device } = engineDevice();
+  const enc = ensureEncoder(device);
+  pass?.end();
+  pass = null;
+  fn(enc);
+}
+
+/** Submits everything encoded so far. */
+export function flush(): void {
+  if (!encoder) return;
+  const { device } = engineDevice();
+  pass?.end();
+  pass = null;
+  if (arenaUsed > 0) device.queue.writeBuffer(uniformBuffer!, 0, arena, 0, arenaUsed);
+  device.queue.submit([encoder.finish()]);
+  encoder = null;
+  dispatches = 0;
+  arenaUsed = 0;
+  submits++;
+}
+
+/** Writes host data into a GPU buffer, after the work that may still read its previous contents. */
+export function upload(buffer: GPUBuffer, data: ArrayBufferView, offsetBytes = 0): void {
+  const { device } = engineDevice();
+  flush();
+  device.queue.writeBuffer(buffer, offsetBytes, data.buffer, data.byteOffset, data.byteLength);
+}
+
+/** Copies `bytes` from `buffer` back to the host. */
+export async function readback(buffer: GPUBuffer, bytes: number, offsetBytes = 0): Promise<ArrayBuffer> {
+  const { device } = engineDevice();
+  const size = Math.ceil(bytes / 4) * 4;
+  const staging = device.createBuffer({ size: Math.max(4, size), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  withEncoder((enc) => enc.copyBufferToBuffer(buffer, offsetBytes, staging, 0, size));
+  flush();
+  try {
+    await staging.mapAsync(GPUMapMode.READ);
+  } catch (e) {
+    throwPendingGpuError();
+    throw e;
+  }
+  throwPendingGpuError();
+  const out = staging.getMappedRange().slice(0, bytes);
+  staging.unmap();
+  staging.destroy();
+  return out;
+}
+
+/** Waits until the GPU has finished all submitted work. */
+export async function synchronize(): Promise<void> {
+  flush();
+  await engineDevice().device.queue.onSubmittedWorkDone();
+  throwPendingGpuError();
+}
+
+export function runtimeStats(): { submits: number; pipelines: number } {
+  return { submits, pipelines: pipelines.size };
+}

@@ -1,0 +1,77 @@
+// Reductions of a tensor viewed as [outer, R, inner] over R: sum, max, min or argmax (first
+// maximal index, as torch). Rows with many elements (inner == 1, R large) get a workgroup each and
+// a shared-memory tree; otherwise one invocation per output walks its R elements.
+import type { Kernel } from '../engine/runtime.ts';
+import { linearIndexFn } from './wgsl.ts';
+
+export type ReduceOp = 'sum' | 'max' | 'min' | 'argmax';
+export const REDUCE_WG = 256;
+
+const INIT: Record<ReduceOp, string> = { sum: '0.0', max: '-3.4028235e38', min: '3.4028235e38', argmax: '-3.4028235e38' };
+
+function combine(op: ReduceOp, acc: string, v: string): string {
+  return op === 'sum' ? `${acc} + ${v}` : op === 'min' ? `min(${acc}, ${v})` : `max(${acc}, ${v})`;
+}
+
+export function reduceKernel(op: ReduceOp, perRow: boolean): Kernel {
+  const outType = op === 'argmax' ? 'i32' : 'f32';
+  const header = /* wgsl */ `
+struct Params { outer: u32, r: u32, inner: u32, _pad: u32 };
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<${outType}>;`;
+  if (!perRow) {
+    const body = op === 'argmax'
+      ? `var best = -3.4028235e38; var bi = 0;
+  for (var r = 0u; r < P.r; r++) { let v = x[base + r * P.inner]; if (v > best || (r == 0u)) { best = v; bi = i32(r); } }
+  out[i] = bi;`
+      : `var acc = ${INIT[op]};
+  for (var r = 0u; r < P.r; r++) { acc = ${combine(op, 'acc', 'x[base + r * P.inner]')}; }
+  out[i] = acc;`;
+    return {
+      key: `reduce:${op}:strided`,
+      code: `${header}
+${linearIndexFn(REDUCE_WG)}
+@compute @workgroup_size(${REDUCE_WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = linearIndex(gid, nwg);
+  if (i >= P.outer * P.inner) { return; }
+  let o = i / P.inner;
+  let base = o * P.r * P.inner + (i % P.inner);
+  ${body}
+}`,
+    };
+  }
+  const isArg = op === 'argmax';
+  return {
+    key: `reduce:${op}:row`,
+    code: `${header}
+var<workgroup> vals: array<f32, ${REDUCE_WG}>;
+var<workgroup> idxs: array<u32, ${REDUCE_WG}>;
+@compute @workgroup_size(${REDUCE_WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  let row = wid.x + wid.y * nwg.x;
+  if (row >= P.outer) { return; }
+  let base = row * P.r;
+  var acc = ${INIT[op]};
+  var ai = 0xffffffffu;
+  for (var r = t; r < P.r; r += ${REDUCE_WG}u) {
+    let v = x[base + r];
+    ${isArg ? 'if (v > acc || ai == 0xffffffffu) { acc = v; ai = r; }' : `acc = ${combine(op, 'acc', 'v')};`}
+  }
+  vals[t] = acc;
+  idxs[t] = ai;
+  workgroupBarrier();
+  for (var s = ${REDUCE_WG / 2}u; s > 0u; s = s >> 1u) {
+    if (t < s) {
+      ${isArg
+        ? `let vo = vals[t + s]; let io = idxs[t + s];
+      if (io != 0xffffffffu && (idxs[t] == 0xffffffffu || vo > vals[t] || (vo == vals[t] && io < idxs[t]))) { vals[t] = vo; idxs[t] = io; }`
+        : `vals[t] = ${combine(op, 'vals[t]', 'vals[t + s]')};`}
+    }
+    workgroupBarrier();
+  }
+  if (t == 0u) { out[row] = ${isArg ? 'i32(idxs[0])' : 'vals[0]'}; }
+}`,
+  };
+}
