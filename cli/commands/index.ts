@@ -1,5 +1,6 @@
 // Every CLI command, in the order `gramhd --help` lists them.
 import type { CommandModule } from 'yargs';
+import { convertCommand } from './convert.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [];
+export const commands: CommandModule<any, any>[] = [convertCommand];

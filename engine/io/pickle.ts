@@ -19,7 +19,7 @@ const MARK = Symbol('mark');
 
 /** Runs the pickle program in `bytes` and returns the value STOP leaves; `where` prefixes errors. */
 export function unpickle(bytes: Uint8Array, hooks: PickleHooks, where: string): unknown {
-  const fail = (problem: string): never => { throw new CheckpointError(`${where}: ${problem}`); };
+  const fail: (problem: string) => never = (problem) => { throw new CheckpointError(`${where}: ${problem}`); };
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const text = new TextDecoder();
   const stack: unknown[] = [];

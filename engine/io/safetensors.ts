@@ -9,7 +9,7 @@ const METADATA_KEY = '__metadata__';
 /** The tensors (data are subarrays of `bytes`, no copy) and the metadata of a safetensors file. */
 export function parseSafetensors(bytes: Uint8Array, fileName: string):
     { tensors: Map<string, HostTensor>; metadata: Record<string, string> } {
-  const fail = (problem: string): never => { throw new CheckpointError(`${fileName}: ${problem}`); };
+  const fail: (problem: string) => never = (problem) => { throw new CheckpointError(`${fileName}: ${problem}`); };
   if (bytes.byteLength < 8) {
     fail(`file has ${bytes.byteLength} bytes, fewer than the 8-byte header length of a safetensors file`);
   }
@@ -29,16 +29,16 @@ export function parseSafetensors(bytes: Uint8Array, fileName: string):
   const tensors = new Map<string, HostTensor>();
   let metadata: Record<string, string> = {};
   const extents: { name: string; begin: number; end: number }[] = [];
-  for (const [name, entry] of Object.entries(header as Record<string, unknown>)) {
+  for (const [name, entry] of Object.entries(header)) {
     if (name === METADATA_KEY) {
       if (!isRecord(entry) || !Object.values(entry).every((value) => typeof value === 'string')) {
         fail(`"${METADATA_KEY}" must map strings to strings`);
       }
-      metadata = entry as Record<string, string>;
+      metadata = entry as Record<string, string>; // checked just above
       continue;
     }
     if (!isRecord(entry)) fail(`tensor '${name}': header entry is not an object`);
-    const { dtype, shape, data_offsets: offsets } = entry as Record<string, unknown>;
+    const { dtype, shape, data_offsets: offsets } = entry;
     if (!isDType(dtype)) {
       fail(`tensor '${name}': unknown dtype ${JSON.stringify(dtype)}, expected one of ${Object.keys(dtypeBytes).join(', ')}`);
     }
@@ -48,16 +48,16 @@ export function parseSafetensors(bytes: Uint8Array, fileName: string):
     if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount) || offsets[0] > offsets[1]) {
       fail(`tensor '${name}': data_offsets ${JSON.stringify(offsets)} is not [begin, end] with 0 <= begin <= end`);
     }
-    const [begin, end] = offsets as [number, number];
-    const expected = numel(shape as number[]) * dtypeBytes[dtype as keyof typeof dtypeBytes];
+    const [begin, end] = offsets as [number, number]; // checked just above
+    const expected = numel(shape) * dtypeBytes[dtype];
     if (end - begin !== expected) {
       fail(`tensor '${name}': data_offsets [${begin}, ${end}] span ${end - begin} bytes, but ${dtype} [${shape}] needs ${expected}`);
     }
     if (end > data.byteLength) {
       fail(`tensor '${name}': data ends at byte ${end} but the data section has only ${data.byteLength} bytes: file truncated`);
     }
-    extents.push({ name, begin, end });
-    tensors.set(name, { dtype: dtype as HostTensor['dtype'], shape: shape as number[], data: data.subarray(begin, end) });
+    if (end > begin) extents.push({ name, begin, end }); // empty tensors cannot overlap anything
+    tensors.set(name, { dtype, shape, data: data.subarray(begin, end) });
   }
   extents.sort((a, b) => a.begin - b.begin);
   for (let i = 1; i < extents.length; i++) {

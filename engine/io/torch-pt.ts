@@ -21,14 +21,14 @@ interface Storage { key: string; dtype: DType; bytes: Uint8Array }
  * `{'state_dict': ...}`) gives keys joined with '/'; values that are neither are skipped.
  */
 export function parseTorchPt(bytes: Uint8Array, fileName: string): Map<string, HostTensor> {
-  const fail = (problem: string): never => { throw new CheckpointError(`${fileName}: ${problem}`); };
+  const fail: (problem: string) => never = (problem) => { throw new CheckpointError(`${fileName}: ${problem}`); };
   if (bytes[0] === 0x80) fail('legacy torch.save format (torch < 1.6) is not supported; re-save it with a newer torch');
   const entries = readZip(bytes, fileName);
   const pickleName = [...entries.keys()].find((name) => /^[^/]+\/data\.pkl$/.test(name));
   if (pickleName === undefined) {
     fail(`no <archive>/data.pkl in the ZIP archive (it holds ${[...entries.keys()].slice(0, 5).join(', ') || 'nothing'}): not a torch.save checkpoint`);
   }
-  const archive = pickleName!.slice(0, -'/data.pkl'.length);
+  const archive = pickleName.slice(0, -'/data.pkl'.length);
   const where = `${fileName}: ${pickleName}`;
   const storages = new Map<string, Storage>();
   const tensors = new WeakSet<HostTensor>();
@@ -39,13 +39,13 @@ export function parseTorchPt(bytes: Uint8Array, fileName: string): Map<string, H
     if (typeof type?.storageDType !== 'string' || typeof key !== 'string' || typeof count !== 'number') {
       fail(`malformed storage persistent id ${describe(pid)}`);
     }
-    const cached = storages.get(key as string);
+    const cached = storages.get(key);
     if (cached) return cached;
     const entry = entries.get(`${archive}/data/${key}`);
     if (entry === undefined) fail(`storage record '${archive}/data/${key}' is missing from the archive`);
     const dtype = type.storageDType;
-    const storage = { key: key as string, dtype, bytes: storedBytes(entry!, fileName) };
-    const needed = (count as number) * dtypeBytes[dtype];
+    const storage = { key, dtype, bytes: storedBytes(entry, fileName) };
+    const needed = count * dtypeBytes[dtype];
     if (storage.bytes.byteLength < needed) {
       fail(`storage '${key}' has ${storage.bytes.byteLength} bytes, but ${count} ${dtype} elements need ${needed}`);
     }
@@ -56,10 +56,10 @@ export function parseTorchPt(bytes: Uint8Array, fileName: string): Map<string, H
   // torch._utils._rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata])
   const rebuildTensor = (storage: unknown, offset: unknown, size: unknown, stride: unknown): HostTensor => {
     const s = storage as Storage;
-    if (!s?.bytes || typeof offset !== 'number' || !isIntegers(size) || !isIntegers(stride) || size.length !== stride.length) {
+    if (!(s?.bytes instanceof Uint8Array) || typeof offset !== 'number' || !isIntegers(size) || !isIntegers(stride) || size.length !== stride.length) {
       fail(`_rebuild_tensor_v2 called with unexpected arguments (${describe(size)}, ${describe(stride)})`);
     }
-    const tensor = { dtype: s.dtype, shape: [...(size as number[])], data: gather(s, offset as number, size as number[], stride as number[], fail) };
+    const tensor = { dtype: s.dtype, shape: [...size], data: gather(s, offset, size, stride, fail) };
     tensors.add(tensor);
     return tensor;
   };
@@ -70,7 +70,7 @@ export function parseTorchPt(bytes: Uint8Array, fileName: string): Map<string, H
     // _rebuild_parameter(data, requires_grad, backward_hooks): a Parameter is its data here.
     'torch._utils._rebuild_parameter': ((data: unknown) => data) satisfies PyCallable,
   };
-  const root = unpickle(storedBytes(entries.get(pickleName!)!, fileName), {
+  const root = unpickle(storedBytes(entries.get(pickleName)!, fileName), {
     findGlobal(module, name) {
       const qualified = `${module}.${name}`;
       if (Object.hasOwn(allowed, qualified)) return allowed[qualified];
@@ -104,7 +104,7 @@ function gather(storage: Storage, offset: number, size: number[], stride: number
   if (count === 0) return new Uint8Array(0);
   const last = size.reduce((sum, n, axis) => sum + (n - 1) * stride[axis]!, offset);
   const available = storage.bytes.byteLength / itemBytes;
-  if (offset < 0 || last >= available || size.some((n, axis) => n > 1 && stride[axis]! < 0)) {
+  if (offset < 0 || last >= available) {
     fail(`a tensor of shape [${size}] at offset ${offset} with strides [${stride}] needs storage '${storage.key}' elements up to ${last}, but it holds ${available}`);
   }
   let contiguous = true;

@@ -20,7 +20,7 @@ const ZIP64_EXTRA = 0x0001;
 
 /** Every member of the archive by name, in central-directory order. */
 export function readZip(bytes: Uint8Array, fileName: string): Map<string, ZipEntry> {
-  const fail = (problem: string): never => { throw new CheckpointError(`${fileName}: ${problem}`); };
+  const fail: (problem: string) => never = (problem) => { throw new CheckpointError(`${fileName}: ${problem}`); };
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const u16 = (at: number) => view.getUint16(at, true);
   const u32 = (at: number) => view.getUint32(at, true);

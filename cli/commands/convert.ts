@@ -1,0 +1,46 @@
+// `gramhd convert`: a torch.save'd state_dict (.pt) or a safetensors file to float32 (or float16)
+// safetensors, every tensor under its state_dict key.
+import type { Argv, CommandModule } from 'yargs';
+import { fromFloat32, toFloat32 } from '../../engine/io/host-tensor.ts';
+import type { HostTensor } from '../../engine/io/host-tensor.ts';
+import { parseSafetensors, serializeSafetensors } from '../../engine/io/safetensors.ts';
+import { parseTorchPt } from '../../engine/io/torch-pt.ts';
+import { readFileBytes, writeFileAtomic } from '../files.ts';
+
+interface ConvertArgs {
+  input: string;
+  output: string;
+  config?: string;
+  float16: boolean;
+}
+
+/**
+ * The safetensors metadata value recorded for `--config NAME`. For now the name as given; this is
+ * where the named configuration will be expanded into its full JSON.
+ */
+export function configMetadata(name: string): string {
+  return name;
+}
+
+export const convertCommand: CommandModule<object, ConvertArgs> = {
+  command: 'convert <input> <output>',
+  describe: 'Convert a checkpoint (.pt from torch.save, or .safetensors) to float32 safetensors',
+  builder: (yargs: Argv) => yargs
+    .positional('input', { type: 'string', demandOption: true, describe: 'torch.save state_dict (.pt, .pth, ...) or .safetensors file' })
+    .positional('output', { type: 'string', demandOption: true, describe: 'safetensors file to write' })
+    .option('config', { type: 'string', describe: 'name of the model configuration, stored in the metadata' })
+    .option('float16', { type: 'boolean', default: false, describe: 'store floating-point tensors as float16' }),
+  handler: async ({ input, output, config, float16 }) => {
+    const bytes = await readFileBytes(input);
+    const tensors = input.endsWith('.safetensors') ? parseSafetensors(bytes, input).tensors : parseTorchPt(bytes, input);
+    const converted: [string, HostTensor][] = [...tensors].map(([key, t]) => [key, convertTensor(t, key, float16)]);
+    const metadata = config === undefined ? undefined : { config: configMetadata(config) };
+    await writeFileAtomic(output, serializeSafetensors(converted, metadata));
+  },
+};
+
+/** Floating-point tensors become F32 (or F16); integer and boolean tensors keep their dtype. */
+function convertTensor(t: HostTensor, key: string, float16: boolean): HostTensor {
+  if (!['F32', 'F16', 'BF16', 'F64'].includes(t.dtype)) return t;
+  return fromFloat32(t.shape, toFloat32(t, key), float16 ? 'F16' : 'F32');
+}
