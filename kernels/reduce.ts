@@ -7,7 +7,7 @@ import { linearIndexFn } from './wgsl.ts';
 export type ReduceOp = 'sum' | 'max' | 'min' | 'argmax';
 export const REDUCE_WG = 256;
 
-const INIT: Record<ReduceOp, string> = { sum: '0.0', max: '-3.4028235e38', min: '3.4028235e38', argmax: '-3.4028235e38' };
+const INIT: Record<ReduceOp, string> = { sum: '0.0', max: '-3.4028234e38', min: '3.4028234e38', argmax: '-3.4028234e38' };
 
 function combine(op: ReduceOp, acc: string, v: string): string {
   return op === 'sum' ? `${acc} + ${v}` : op === 'min' ? `min(${acc}, ${v})` : `max(${acc}, ${v})`;
@@ -22,7 +22,7 @@ struct Params { outer: u32, r: u32, inner: u32, _pad: u32 };
 @group(0) @binding(2) var<storage, read_write> out: array<${outType}>;`;
   if (!perRow) {
     const body = op === 'argmax'
-      ? `var best = -3.4028235e38; var bi = 0;
+      ? `var best = -3.4028234e38; var bi = 0;
   for (var r = 0u; r < P.r; r++) { let v = x[base + r * P.inner]; if (v > best || (r == 0u)) { best = v; bi = i32(r); } }
   out[i] = bi;`
       : `var acc = ${INIT[op]};

@@ -94,6 +94,12 @@ export const sign = (x: Tensor): Tensor => unary('sign', 'sign(a)', x, null);
 export const sigmoid = (x: Tensor): Tensor =>
   unary('sigmoid', 'select(exp(a) / (1.0 + exp(a)), 1.0 / (1.0 + exp(-a)), a >= 0.0)', x, (_x, y, g) => mul(g, mul(y, rsub(1, y))));
 export const relu = (x: Tensor): Tensor => unary('relu', 'max(a, 0.0)', x, (x, _y, g) => mul(g, gt(x, 0)));
+/** max(x, 0) + slope * min(x, 0), one kernel; its derivative mask is a constant of x almost
+ * everywhere, so the rule stays differentiable in g. */
+export function leakyRelu(x: Tensor, slope = 0.2): Tensor {
+  return unary('leakyRelu', 'a * select(p0, 1.0, a > 0.0)', x, (x, _y, g) => mul(g, mapElements('leakySlope', 'select(p0, 1.0, a > 0.0)', [x], 'f32', slope)), slope);
+}
+
 /** x^p for a constant p (odd integer powers keep the sign of x, as in torch). */
 export const pow = (x: Tensor, p: number): Tensor => unary('pow',
   'select(select(pow(abs(a), p0), -pow(abs(a), p0), a < 0.0 && fract(p0 * 0.5) == 0.5), 1.0, p0 == 0.0)',
@@ -191,10 +197,6 @@ export function where(cond: Tensor, a: Operand, b: Operand): Tensor {
 /** log(1 + e^x), stable for large |x|: relu(x) + log(1 + e^-|x|). */
 export function softplus(x: Tensor): Tensor {
   return add(relu(x), log(add(exp(neg(abs(x))), 1)));
-}
-
-export function leakyRelu(x: Tensor, slope = 0.2): Tensor {
-  return mul(x, where(gt(x, 0), 1, slope));
 }
 
 export function tanh(x: Tensor): Tensor {
