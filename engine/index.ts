@@ -6,3 +6,5 @@ export { grad, backward, noGrad, isGradEnabled } from './autograd.ts';
 export { flush, synchronize } from './runtime.ts';
 export { poolStats, trimPool, resetPeak } from './buffer-pool.ts';
 export * as ops from './ops/index.ts';
+export * as nn from './nn/index.ts';
+export * as optim from './optim/index.ts';

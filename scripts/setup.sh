@@ -15,8 +15,17 @@ need_root() {
   fi
 }
 
+# (no `| grep -q` here: under pipefail an early-exiting grep fails the pipeline)
+have_vulkan_loader() {
+  [ -n "$(ldconfig -p | grep 'libvulkan.so.1' || true)" ]
+}
+
 have_vulkan_icd() {
-  ls /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json 2>/dev/null | grep -q .
+  [ -n "$(ls /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json 2>/dev/null || true)" ]
+}
+
+have_nvidia_icd() {
+  [ -n "$(ls /usr/share/vulkan/icd.d/nvidia* /etc/vulkan/icd.d/nvidia* 2>/dev/null || true)" ]
 }
 
 mesa_is_new_enough() {
@@ -29,7 +38,7 @@ apt_updated=0
 apt_update() { if [ $apt_updated = 0 ]; then apt-get update -qq; apt_updated=1; fi; }
 
 if [ -f /etc/debian_version ]; then
-  if ! ldconfig -p | grep -q 'libvulkan.so.1' || { ! have_vulkan_icd || ! mesa_is_new_enough; } && ! ls /usr/share/vulkan/icd.d/nvidia* >/dev/null 2>&1; then
+  if ! have_nvidia_icd && { ! have_vulkan_loader || ! have_vulkan_icd || ! mesa_is_new_enough; }; then
     need_root "add bookworm-backports to /etc/apt/sources.list.d/debian.sources, then apt-get install -t bookworm-backports mesa-vulkan-drivers libvulkan1"
     src=/etc/apt/sources.list.d/debian.sources
     if [ -f $src ] && ! grep -q bookworm-backports $src; then

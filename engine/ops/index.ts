@@ -9,3 +9,7 @@ export * from './reduce.ts';
 export * from './shape.ts';
 export * from './scan.ts';
 export * from './matmul.ts';
+export * from './pad.ts';
+export * from './conv.ts';
+export * from './pool.ts';
+export * from './resample.ts';
