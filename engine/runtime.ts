@@ -24,6 +24,9 @@ const arena = new Uint8Array(UNIFORM_ARENA_BYTES);
 let arenaUsed = 0;
 let uniformBuffer: GPUBuffer | null = null;
 let uniformDevice: GPUDevice | null = null;
+/** Set by timedPass while it encodes: the next compute pass writes these timestamps. */
+let passTimestamps: GPUComputePassTimestampWrites | undefined;
+let passesBegun = 0;
 
 function pipelineFor(kernel: Kernel, device: GPUDevice): GPUComputePipeline {
   let p = pipelines.get(kernel.key);
@@ -70,12 +73,37 @@ export function dispatch(kernel: Kernel, buffers: GPUBuffer[], uniforms: ArrayBu
   const first = uniforms ? 1 : 0;
   buffers.forEach((buffer, i) => entries.push({ binding: first + i, resource: { buffer } }));
   const bindGroup = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
-  pass ??= enc.beginComputePass();
+  pass ??= beginPass(enc);
   pass.setPipeline(pipeline);
   pass.setBindGroup(0, bindGroup);
   const g = typeof groups === 'number' ? foldGroups(groups, info.limits.maxComputeWorkgroupsPerDimension) : groups;
   pass.dispatchWorkgroups(g[0], g[1], g[2]);
   if (++dispatches >= MAX_DISPATCHES_PER_SUBMIT) flush();
+}
+
+function beginPass(enc: GPUCommandEncoder): GPUComputePassEncoder {
+  passesBegun++;
+  return enc.beginComputePass(passTimestamps ? { timestampWrites: passTimestamps } : undefined);
+}
+
+/** Encodes the dispatches `fn` makes in a compute pass of their own that writes `timestamps` at its
+ * start and end (GPU timing; needs the timestamp-query feature). The work must fit one pass: no
+ * uploads, readbacks or more dispatches than one submit holds. */
+export function timedPass(timestamps: GPUComputePassTimestampWrites, fn: () => void): void {
+  const enc = ensureEncoder(engineDevice().device);
+  pass?.end();
+  pass = null;
+  const before = passesBegun;
+  passTimestamps = timestamps;
+  try {
+    fn();
+    if (encoder !== enc || passesBegun - before > 1) throw new Error('timedPass: the timed work did not fit one compute pass (it flushed)');
+    pass ??= beginPass(enc);
+  } finally {
+    passTimestamps = undefined;
+  }
+  pass.end();
+  pass = null;
 }
 
 /** Gives access to the pending encoder outside a compute pass (copies, timestamp resolves). */

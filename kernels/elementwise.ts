@@ -15,17 +15,21 @@ export interface ElementwiseSpec {
   out: 'f32' | 'i32';
   /** Every input has the output's shape: no index arithmetic. */
   contiguous: boolean;
+  /** The output's rank, when broadcasting: the index decomposition is unrolled for it (a loop over
+   * dynamically indexed uniforms is ~7x slower on llvmpipe). */
+  rank?: number;
 }
 
 export function elementwiseKernel(spec: ElementwiseSpec): Kernel {
   const n = spec.inputs.length;
-  const key = `ew:${spec.name}:${spec.inputs.join('')}>${spec.out}:${spec.contiguous ? 'c' : 'b'}`;
+  const rank = spec.rank ?? MAX_RANK;
+  const key = `ew:${spec.name}:${spec.inputs.join('')}>${spec.out}:${spec.contiguous ? 'c' : `b${rank}`}`;
   const names = ['a', 'b', 'c'];
   const code = () => {
     const bindings = spec.inputs.map((t, k) => `@group(0) @binding(${k + 1}) var<storage, read> in${k}: array<${t}>;`).join('\n');
     const loads = spec.inputs.map((_, k) => spec.contiguous
       ? `let ${names[k]} = f32(in${k}[i]);`
-      : `let ${names[k]} = f32(in${k}[offset(i, ${k}u)]);`).join('\n  ');
+      : `let ${names[k]} = f32(in${k}[off${k}]);`).join('\n  ');
     return /* wgsl */ `
 struct Params { n: u32, rank: u32, p0: f32, p1: f32, shape: array<vec4<u32>, 2>, strides: array<array<vec4<u32>, 2>, ${Math.max(1, n)}> };
 @group(0) @binding(0) var<uniform> P: Params;
@@ -34,16 +38,6 @@ ${bindings}
 ${linearIndexFn(ELEMENTWISE_WG)}
 ${VEC_AT}
 ${PORTABLE_SINCOS}
-fn offset(i: u32, k: u32) -> u32 {
-  var rem = i;
-  var off = 0u;
-  for (var d = i32(P.rank) - 1; d >= 0; d--) {
-    let size = at8(P.shape, u32(d));
-    off += (rem % size) * at8(P.strides[k], u32(d));
-    rem = rem / size;
-  }
-  return off;
-}
 @compute @workgroup_size(${ELEMENTWISE_WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = linearIndex(gid, nwg);
@@ -51,11 +45,26 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let p0 = P.p0;
   let p1 = P.p1;
   let fi = f32(i);
+  ${spec.contiguous ? '' : offsets(n, rank)}
   ${loads}
   out[i] = ${spec.out}(${spec.expr});
 }`;
   };
   return { key, code };
+}
+
+/** WGSL declaring off0.. off{n-1}: each input's element offset for output index i, the index
+ * decomposed over the output's `rank` dimensions from the last, with constant uniform indices. */
+function offsets(n: number, rank: number): string {
+  const at = (v: string, d: number) => `${v}[${d >> 2}][${d & 3}]`;
+  const inputs = [...Array(n).keys()];
+  const lines = [`var rem = i;`, ...inputs.map((k) => `var off${k} = 0u;`)];
+  for (let d = rank - 1; d >= 1; d--) {
+    lines.push(`{ let size = ${at('P.shape', d)}; let q = rem / size; let c = rem - q * size; rem = q;`,
+      ...inputs.map((k) => `  off${k} += c * ${at(`P.strides[${k}]`, d)};`), '}');
+  }
+  if (rank >= 1) lines.push(...inputs.map((k) => `off${k} += rem * ${at(`P.strides[${k}]`, 0)};`));
+  return lines.join('\n  ');
 }
 
 /** Packs the elementwise uniforms: count, rank, two scalars, output shape, per-input strides. */

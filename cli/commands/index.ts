@@ -1,7 +1,8 @@
 // Every CLI command, in the order `gramhd --help` lists them.
 import type { CommandModule } from 'yargs';
+import { benchCommand } from './bench.ts';
 import { convertCommand } from './convert.ts';
 import { verifyCommand } from './verify.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [convertCommand, verifyCommand];
+export const commands: CommandModule<any, any>[] = [convertCommand, verifyCommand, benchCommand];

@@ -45,7 +45,7 @@ export function mapElements(name: string, expr: string, inputs: Tensor[], out: D
   const n = result.size;
   if (n === 0) return result;
   const contiguous = inputs.every((t) => t.shape.length === outShape.length && t.shape.every((s, d) => s === outShape[d]));
-  const kernel = elementwiseKernel({ name, expr, inputs: inputs.map((t) => t.dtype), out, contiguous });
+  const kernel = elementwiseKernel({ name, expr, inputs: inputs.map((t) => t.dtype), out, contiguous, rank: outShape.length });
   const strides = inputs.map((t) => broadcastStrides(t.shape, outShape));
   const uniforms = new Uint8Array(elementwiseUniforms(n, outShape, strides, p0, p1));
   dispatch(kernel, [...inputs.map((t) => t.buffer), result.buffer], uniforms, Math.ceil(n / ELEMENTWISE_WG));

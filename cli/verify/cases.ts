@@ -1,0 +1,7 @@
+// The golden cases `gramhd verify` can run, by their name in manifest.json.
+import type { CaseRunner } from './compare.ts';
+import { opsCase } from './ops-case.ts';
+
+export const verifyCases: ReadonlyMap<string, CaseRunner> = new Map([
+  ['ops', opsCase],
+]);

@@ -1,0 +1,247 @@
+// 2-D convolution as torch.nn.functional.conv2d (stride, zero or replicate padding, groups), with
+// either one weight for the batch or one weight per sample (StyleGAN2's modulated convolution), and
+// the modulated convolution itself.
+//
+// Three primitives close under differentiation, each one WGSL kernel (kernels/conv.ts):
+//   convolve(x, w)            y  = F(x, w)
+//   transposeConvolve(gy, w)  gx = T(gy, w)   the adjoint of F in x
+//   weightGradient(x, gy)     gw = G(x, gy)   the adjoint of F in w
+// F, T and G are bilinear and <gy, F(x, w)> = <T(gy, w), x> = <G(x, gy), w>, so the gradient of
+// each is made of the other two: dF = (T(g, w), G(x, g)); dT = (F(g, w), G(g, gy));
+// dG = (T(gy, g), F(x, g)). Hence gradients of every order (R1 differentiates through D twice).
+import { CONV_WG, convForwardKernel, convInputGradKernel, convUniforms, convWeightGradKernel, type ConvBlock } from '../../kernels/conv.ts';
+import { noGrad, record } from '../autograd.ts';
+import { engineDevice } from '../device.ts';
+import { dispatch, type Kernel } from '../runtime.ts';
+import { Tensor } from '../tensor.ts';
+import { add, mul, rsqrt, square } from './elementwise.ts';
+import { matmul } from './matmul.ts';
+import { pad } from './pad.ts';
+import { sum } from './reduce.ts';
+import { reshape, slice, stack } from './shape.ts';
+
+type Pair = number | readonly [number, number];
+
+export interface Conv2dOptions {
+  stride?: Pair;
+  /** Pixels added on each side of the height and the width. */
+  padding?: Pair;
+  /** What the padding holds (default zeros); replicate repeats the edge pixel. */
+  paddingMode?: 'zeros' | 'replicate';
+  groups?: number;
+}
+
+/** Everything the kernels need to know about one convolution (padding here is always zeros). */
+interface Geometry {
+  n: number; c: number; h: number; w: number;
+  o: number; ho: number; wo: number; groups: number;
+  kh: number; kw: number; sh: number; sw: number;
+  ph: number; pw: number;
+  /** The weight is [N, O, C/groups, kh, kw], one per sample. */
+  perSample: boolean;
+}
+
+// Register blocks of at most 8 x 8 (the classic SGEMM micro-tile: on llvmpipe it ran a 64-channel
+// 3x3 conv twice as fast as 4 x 4, and it stays within a GPU thread's registers); narrower ones
+// when the channels or the row are short, so that small layers do not compute mostly padding.
+const kernels = new Map<string, Kernel>();
+function kernelFor(make: (b: ConvBlock) => Kernel, name: string, channels: number, columns: number): { kernel: Kernel; block: ConvBlock } {
+  const block = { channels: channels <= 4 ? 4 : 8, columns: columns <= 4 ? 4 : 8 };
+  const key = `${name}:${block.channels}x${block.columns}`;
+  let kernel = kernels.get(key);
+  if (!kernel) kernels.set(key, (kernel = make(block)));
+  return { kernel, block };
+}
+
+const pair = (v: Pair): [number, number] => (typeof v === 'number' ? [v, v] : [v[0], v[1]]);
+const shapeText = (s: readonly number[]) => `[${s.join(', ')}]`;
+
+/** Checks an input shape against a weight shape and options; returns the convolution's geometry. */
+function geometry(op: string, xShape: readonly number[], weightShape: readonly number[], stride: Pair, padding: Pair, groups: number): Geometry {
+  if (xShape.length !== 4) throw new Error(`${op}: input must be [N, C, H, W], got ${shapeText(xShape)}`);
+  const perSample = weightShape.length === 5;
+  if (weightShape.length !== 4 && !perSample) {
+    throw new Error(`${op}: weight must be [O, C/groups, kh, kw] or per sample [N, O, C/groups, kh, kw], got ${shapeText(weightShape)}`);
+  }
+  const [n, c, h, w] = xShape;
+  const [o, cg, kh, kw] = weightShape.slice(perSample ? 1 : 0);
+  if (perSample && weightShape[0] !== n) {
+    throw new Error(`${op}: per-sample weight ${shapeText(weightShape)} is for ${weightShape[0]} samples, input ${shapeText(xShape)} has ${n}`);
+  }
+  if (!Number.isInteger(groups) || groups < 1 || c % groups !== 0 || o % groups !== 0) {
+    throw new Error(`${op}: groups ${groups} must divide both the ${c} input and the ${o} output channels`);
+  }
+  if (cg < 1) throw new Error(`${op}: weight ${shapeText(weightShape)} has no input channels`);
+  if (cg * groups !== c) {
+    throw new Error(`${op}: weight ${shapeText(weightShape)} takes ${cg} input channels per group (${cg * groups} in ${groups} groups), input ${shapeText(xShape)} has ${c}`);
+  }
+  const [sh, sw] = pair(stride);
+  const [ph, pw] = pair(padding);
+  if (![sh, sw].every((s) => Number.isInteger(s) && s >= 1)) throw new Error(`${op}: stride [${sh}, ${sw}] must be positive integers`);
+  if (![ph, pw].every((p) => Number.isInteger(p) && p >= 0)) throw new Error(`${op}: padding [${ph}, ${pw}] must be non-negative integers`);
+  if (kh < 1 || kw < 1 || kh > h + 2 * ph || kw > w + 2 * pw) {
+    throw new Error(`${op}: kernel ${kh} x ${kw} does not fit the ${h} x ${w} input padded by [${ph}, ${pw}]`);
+  }
+  const ho = Math.floor((h + 2 * ph - kh) / sh) + 1;
+  const wo = Math.floor((w + 2 * pw - kw) / sw) + 1;
+  return { n, c, h, w, o, ho, wo, groups, kh, kw, sh, sw, ph, pw, perSample };
+}
+
+function weightShapeOf(g: Geometry): number[] {
+  const shared = [g.o, g.c / g.groups, g.kh, g.kw];
+  return g.perSample ? [g.n, ...shared] : shared;
+}
+
+/** Dispatches `columnBlocks` invocations along x (each row's `blocks`, over all rows), the
+ * channel blocks along y and (sample, group) along z, as the kernels expect. */
+function launch(kernel: Kernel, buffers: GPUBuffer[], g: Geometry, blocks: number, columnBlocks: number, channelBlocks: number): void {
+  const groups: [number, number, number] = [Math.ceil(columnBlocks / CONV_WG), channelBlocks, g.n * g.groups];
+  const limit = engineDevice().info.limits.maxComputeWorkgroupsPerDimension;
+  if (groups.some((v) => v > limit)) {
+    throw new Error(`conv2d: ${shapeText([g.n, g.c, g.h, g.w])} -> ${g.o} channels needs workgroups [${groups.join(', ')}], over the device's ${limit} per dimension`);
+  }
+  const wBatch = g.perSample ? g.o * (g.c / g.groups) * g.kh * g.kw : 0;
+  dispatch(kernel, buffers, convUniforms({ ...g, wBatch, blocks }), groups);
+}
+
+const blocksOf = (count: number, size: number) => Math.ceil(count / size);
+
+/** y = F(x, w): [N, O, Ho, Wo]. */
+function convolve(x: Tensor, weight: Tensor, g: Geometry): Tensor {
+  const y = Tensor.empty([g.n, g.o, g.ho, g.wo]);
+  if (y.size > 0) {
+    const { kernel, block } = kernelFor(convForwardKernel, 'forward', g.o / g.groups, g.wo);
+    const blocks = blocksOf(g.wo, block.columns);
+    launch(kernel, [x.buffer, weight.buffer, y.buffer], g, blocks, g.ho * blocks, blocksOf(g.o / g.groups, block.channels));
+  }
+  return record(y, 'conv2d', [x, weight], (gy) => [
+    x.requiresGrad ? transposeConvolve(gy, weight, g) : null,
+    weight.requiresGrad ? weightGradient(x, gy, g) : null,
+  ]);
+}
+
+/** gx = T(gy, w): [N, C, H, W]. */
+function transposeConvolve(gy: Tensor, weight: Tensor, g: Geometry): Tensor {
+  const gx = Tensor.empty([g.n, g.c, g.h, g.w]);
+  if (gx.size > 0) {
+    const phaseColumns = Math.ceil(g.w / g.sw);
+    const { kernel, block } = kernelFor(convInputGradKernel, 'input-grad', g.c / g.groups, phaseColumns);
+    const blocks = blocksOf(phaseColumns, block.columns);
+    launch(kernel, [gy.buffer, weight.buffer, gx.buffer], g, blocks, g.h * g.sw * blocks, blocksOf(g.c / g.groups, block.channels));
+  }
+  return record(gx, 'conv2dTransposeInput', [gy, weight], (ggx) => [
+    gy.requiresGrad ? convolve(ggx, weight, g) : null,
+    weight.requiresGrad ? weightGradient(ggx, gy, g) : null,
+  ]);
+}
+
+/** gw = G(x, gy): the weight's shape; a shared weight sums the per-sample kernel's result over
+ * the batch, which keeps N times more invocations busy than a kernel that loops over samples. */
+function weightGradient(x: Tensor, gy: Tensor, g: Geometry): Tensor {
+  const perSampleShape = [g.n, ...weightShapeOf({ ...g, perSample: false })];
+  const raw = Tensor.empty(perSampleShape);
+  if (raw.size > 0) {
+    const { kernel, block } = kernelFor(convWeightGradKernel, 'weight-grad', g.o / g.groups, g.c / g.groups);
+    const blocks = blocksOf(g.c / g.groups, block.columns);
+    launch(kernel, [x.buffer, gy.buffer, raw.buffer], { ...g, perSample: true }, blocks, g.kh * g.kw * blocks, blocksOf(g.o / g.groups, block.channels));
+  }
+  let gw = raw;
+  if (!g.perSample) {
+    gw = g.n === 1 ? raw.view(perSampleShape.slice(1)) : noGrad(() => sum(raw, 0));
+    raw.dispose();
+  }
+  return record(gw, 'conv2dWeightGrad', [x, gy], (ggw) => [
+    x.requiresGrad ? transposeConvolve(gy, ggw, g) : null,
+    gy.requiresGrad ? convolve(x, ggw, g) : null,
+  ]);
+}
+
+function withBias(y: Tensor, bias: Tensor | null | undefined, op: string): Tensor {
+  if (!bias) return y;
+  const o = y.shape[1];
+  if (bias.rank !== 1 || bias.shape[0] !== o) throw new Error(`${op}: bias must be [${o}], got ${shapeText(bias.shape)}`);
+  return add(y, reshape(bias, [1, o, 1, 1]));
+}
+
+/** x [N, C, H, W] convolved with weight [O, C/groups, kh, kw] (or per sample
+ * [N, O, C/groups, kh, kw]) -> [N, O, Ho, Wo], plus bias [O]. */
+export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, options: Conv2dOptions = {}): Tensor {
+  const { stride = 1, padding = 0, paddingMode = 'zeros', groups = 1 } = options;
+  if (paddingMode === 'replicate') {
+    const [ph, pw] = pair(padding);
+    if (x.rank !== 4) throw new Error(`conv2d: input must be [N, C, H, W], got ${shapeText(x.shape)}`);
+    const padded = ph || pw ? pad(x, [ph, ph, pw, pw], 'replicate') : x;
+    return conv2d(padded, weight, bias, { stride, groups });
+  }
+  const g = geometry('conv2d', x.shape, weight.shape, stride, padding, groups);
+  return withBias(convolve(x, weight, g), bias, 'conv2d');
+}
+
+/** The gradient of conv2d (zeros padding) with respect to its input, as torch.nn.grad.conv2d_input:
+ * a transposed convolution of gy [N, O, Ho, Wo] back to `inputShape` [N, C, H, W] (which stride > 1
+ * leaves ambiguous, hence given). */
+export function conv2dTransposeInput(gy: Tensor, weight: Tensor, inputShape: readonly number[], options: Omit<Conv2dOptions, 'paddingMode'> = {}): Tensor {
+  const g = geometry('conv2dTransposeInput', inputShape, weight.shape, options.stride ?? 1, options.padding ?? 0, options.groups ?? 1);
+  checkOutput('conv2dTransposeInput', gy, g);
+  return transposeConvolve(gy, weight, g);
+}
+
+/** The gradient of conv2d (zeros padding) with respect to its weight, as
+ * torch.nn.grad.conv2d_weight: `weightShape` [O, C/groups, kh, kw] sums over the batch, a
+ * per-sample [N, O, C/groups, kh, kw] does not. */
+export function conv2dWeightGrad(x: Tensor, gy: Tensor, weightShape: readonly number[], options: Omit<Conv2dOptions, 'paddingMode'> = {}): Tensor {
+  const g = geometry('conv2dWeightGrad', x.shape, weightShape, options.stride ?? 1, options.padding ?? 0, options.groups ?? 1);
+  checkOutput('conv2dWeightGrad', gy, g);
+  return weightGradient(x, gy, g);
+}
+
+function checkOutput(op: string, gy: Tensor, g: Geometry): void {
+  const expected = [g.n, g.o, g.ho, g.wo];
+  if (gy.rank !== 4 || gy.shape.some((s, d) => s !== expected[d])) {
+    throw new Error(`${op}: output gradient ${shapeText(gy.shape)} is not the convolution's output shape ${shapeText(expected)}`);
+  }
+}
+
+/** conv2d composed of pad, strided slices (one per kernel tap) and a matrix product, like im2col:
+ * slow, but made only of other ops, so tests can hold the kernels (and their gradients of any
+ * order) equal to it. */
+export function conv2dReference(x: Tensor, weight: Tensor, bias?: Tensor | null, options: Conv2dOptions = {}): Tensor {
+  const { stride = 1, padding = 0, paddingMode = 'zeros', groups = 1 } = options;
+  const g = geometry('conv2dReference', x.shape, weight.shape, stride, padding, groups);
+  const padded = g.ph || g.pw ? pad(x, [g.ph, g.ph, g.pw, g.pw], paddingMode) : x;
+  const taps: Tensor[] = [];
+  for (let a = 0; a < g.kh; a++) {
+    for (let b = 0; b < g.kw; b++) {
+      taps.push(slice(padded, { start: [0, 0, a, b], size: [g.n, g.c, g.ho, g.wo], step: [1, 1, g.sh, g.sw] }));
+    }
+  }
+  const k = (g.c / groups) * g.kh * g.kw;
+  const columns = reshape(stack(taps, 2), [g.n, groups, k, g.ho * g.wo]);
+  const rows = reshape(weight, g.perSample ? [g.n, groups, g.o / groups, k] : [groups, g.o / groups, k]);
+  return withBias(reshape(matmul(rows, columns), [g.n, g.o, g.ho, g.wo]), bias, 'conv2dReference');
+}
+
+export interface ModulatedConv2dOptions {
+  /** Normalise each sample's output channels to unit weight norm (StyleGAN2); default true. */
+  demodulate?: boolean;
+  padding?: Pair;
+  bias?: Tensor | null;
+}
+
+/** StyleGAN2's modulated convolution: x [N, C, H, W], weight [O, C, k, k], style [N, C].
+ * w' = weight * style (per sample, over in-channels); with demodulation
+ * w'' = w' / sqrt(sum over (in, kh, kw) of w'^2 + 1e-8) per output channel; then each sample is
+ * convolved with its own weight, and the bias added. */
+export function modulatedConv2d(x: Tensor, weight: Tensor, style: Tensor, options: ModulatedConv2dOptions = {}): Tensor {
+  const { demodulate = true, padding = 0, bias = null } = options;
+  if (weight.rank !== 4) throw new Error(`modulatedConv2d: weight must be [O, C, kh, kw], got ${shapeText(weight.shape)}`);
+  const [o, c, kh, kw] = weight.shape;
+  if (x.rank !== 4 || x.shape[1] !== c) throw new Error(`modulatedConv2d: input ${shapeText(x.shape)} must be [N, ${c}, H, W] for weight ${shapeText(weight.shape)}`);
+  const n = x.shape[0];
+  if (style.rank !== 2 || style.shape[0] !== n || style.shape[1] !== c) {
+    throw new Error(`modulatedConv2d: style must be [${n}, ${c}] (batch, in-channels), got ${shapeText(style.shape)}`);
+  }
+  let w = mul(reshape(weight, [1, o, c, kh, kw]), reshape(style, [n, 1, c, 1, 1]));
+  if (demodulate) w = mul(w, rsqrt(add(sum(square(w), [2, 3, 4], true), 1e-8)));
+  return conv2d(x, w, bias, { padding });
+}

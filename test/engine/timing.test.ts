@@ -1,0 +1,36 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { gpu } from '../helpers/gpu.ts';
+import { ops, Tensor, tidy, tidyAsync } from '../../engine/index.ts';
+import { timedPass } from '../../engine/runtime.ts';
+import { gpuTimeSource, timeGpu } from '../../engine/timing.ts';
+
+test('timeGpu measures the work it is given, with timestamps where the adapter has them', async () => {
+  await tidyAsync(async () => {
+    const a = Tensor.fromData(new Float32Array(256 * 256).fill(1), [256, 256]);
+    const small = await timeGpu(() => tidy(() => { ops.matmul(a, a); }));
+    const large = await timeGpu(() => tidy(() => { for (let i = 0; i < 8; i++) ops.matmul(a, a); }));
+    assert.is(small.source, gpu.info.features.has('timestamp-query') ? 'timestamps' : 'wall-clock');
+    assert.is(gpuTimeSource(), small.source);
+    assert.ok(small.ms > 0 && Number.isFinite(small.ms), `small: ${small.ms} ms`);
+    // 8 products take longer than one (by ~8x; 2x leaves room for timestamp quantisation and noise)
+    assert.ok(large.ms > 2 * small.ms, `8 products ${large.ms} ms vs one ${small.ms} ms`);
+    // the results of the timed work are still right
+    assert.equal((await ops.matmul(a, a).data())[0], 256);
+  });
+});
+
+test('timedPass refuses work that does not fit one compute pass', async () => {
+  if (!gpu.info.features.has('timestamp-query')) return;
+  const set = gpu.device.createQuerySet({ type: 'timestamp', count: 2 });
+  try {
+    assert.throws(() => timedPass({ querySet: set, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 }, () => {
+      // an upload flushes the pending pass
+      Tensor.fromData([1, 2, 3], [3]).dispose();
+    }), /did not fit one compute pass/);
+  } finally {
+    set.destroy();
+  }
+});
+
+test.run();
