@@ -26,6 +26,10 @@ const NO_ADAPTER_HELP =
 
 let current: EngineDevice | null = null;
 let pendingError: Error | null = null;
+let errorCount = 0;
+let cascadeError: Error | null = null;
+/** A cascade error was thrown in place of a root error that had not arrived yet. */
+let rootAlreadySurfaced = false;
 
 /** Acquires the adapter and device from `gpu` and makes it the engine's device. */
 export async function initDevice(gpu: GPU | undefined, options: { powerPreference?: GPUPowerPreference } = {}): Promise<EngineDevice> {
@@ -53,12 +57,18 @@ export async function initDevice(gpu: GPU | undefined, options: { powerPreferenc
   };
   device.addEventListener('uncapturederror', (event) => {
     const e = (event as GPUUncapturedErrorEvent).error;
-    const kind = e instanceof GPUOutOfMemoryError ? 'GPU out of memory' : 'GPU error';
-    pendingError ??= new Error(`${kind}: ${e.message.split('\n')[0]}`);
+    const message = `${e instanceof GPUOutOfMemoryError ? 'GPU out of memory' : 'GPU error'}: ${e.message.split('\n')[0]}`;
+    // Dawn follows a failure with errors about every object built on it. They add nothing once
+    // the root error is known, and before that they stand in for it without counting as a new one.
+    if (/due to a previous error/.test(e.message)) {
+      if (errorCount === 0) cascadeError ??= new Error(message);
+      return;
+    }
+    reportGpuError(message);
   });
   void device.lost.then((lost) => {
     if (current?.device === device) current = null;
-    if (lost.reason !== 'destroyed') pendingError ??= new Error(`GPU device lost: ${lost.message || lost.reason}`);
+    if (lost.reason !== 'destroyed') reportGpuError(`GPU device lost: ${lost.message || lost.reason}`);
   });
   current = { device, info };
   return current;
@@ -71,8 +81,29 @@ export function engineDevice(): EngineDevice {
   return current;
 }
 
+/** Records an asynchronous GPU failure; the next synchronisation point throws it. */
+export function reportGpuError(message: string): void {
+  if (rootAlreadySurfaced) {
+    rootAlreadySurfaced = false;
+    return;
+  }
+  errorCount++;
+  pendingError ??= new Error(message);
+}
+
+/** How many GPU errors were recorded so far (the runtime drops work encoded before one). */
+export function gpuErrorCount(): number {
+  return errorCount;
+}
+
 /** Raises a GPU error or device loss recorded since the last check. */
 export function throwPendingGpuError(): void {
+  if (!pendingError && cascadeError) {
+    pendingError = cascadeError;
+    errorCount++;
+    rootAlreadySurfaced = true;
+  }
+  cascadeError = null;
   if (pendingError) {
     const e = pendingError;
     pendingError = null;

@@ -2,7 +2,7 @@
 // one compute pass until a readback, an upload or the batch limit forces a submit. Each dispatch's
 // uniforms go into one shared arena that is written with a single writeBuffer before the submit
 // (queue order makes reusing it for the next batch safe).
-import { engineDevice, throwPendingGpuError } from './device.ts';
+import { engineDevice, gpuErrorCount, reportGpuError, throwPendingGpuError } from './device.ts';
 
 /** A compute kernel: WGSL source with entry point `main`, bindings in group 0: uniforms (if any) at
  * binding 0, then the storage buffers in the order the dispatch passes them. The key must identify
@@ -24,16 +24,32 @@ const arena = new Uint8Array(UNIFORM_ARENA_BYTES);
 let arenaUsed = 0;
 let uniformBuffer: GPUBuffer | null = null;
 let uniformDevice: GPUDevice | null = null;
+/** GPU errors seen when the pending encoder was created: work recorded before an error may use
+ * invalid objects, so such an encoder is dropped instead of submitted. */
+let encoderErrorCount = 0;
 /** Set by timedPass while it encodes: the next compute pass writes these timestamps. */
 let passTimestamps: GPUComputePassTimestampWrites | undefined;
 let passesBegun = 0;
 
+/** Kernels whose pipeline failed to build, with the reason: using one again throws at once. */
+const brokenKernels = new Map<string, string>();
+
 function pipelineFor(kernel: Kernel, device: GPUDevice): GPUComputePipeline {
+  const broken = brokenKernels.get(kernel.key);
+  if (broken) throw new Error(`GPU error: kernel ${kernel.key} does not compile: ${broken}`);
   let p = pipelines.get(kernel.key);
   if (!p) {
     const code = typeof kernel.code === 'string' ? kernel.code : kernel.code();
+    device.pushErrorScope('validation');
     const module = device.createShaderModule({ code, label: kernel.key });
     p = device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: kernel.key });
+    void device.popErrorScope().then((e) => {
+      if (!e) return;
+      const reason = e.message.split('\n')[0];
+      brokenKernels.set(kernel.key, reason);
+      pipelines.delete(kernel.key);
+      reportGpuError(`GPU error: kernel ${kernel.key} does not compile: ${reason}`);
+    });
     pipelines.set(kernel.key, p);
   }
   return p;
@@ -45,7 +61,17 @@ function ensureEncoder(device: GPUDevice): GPUCommandEncoder {
     uniformBuffer = device.createBuffer({ size: UNIFORM_ARENA_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
     uniformDevice = device;
   }
-  encoder ??= device.createCommandEncoder();
+  if (encoder && gpuErrorCount() !== encoderErrorCount) {
+    // an error surfaced since this encoder began: what it holds belongs to the failed work
+    encoder = null;
+    pass = null;
+    dispatches = 0;
+    arenaUsed = 0;
+  }
+  if (!encoder) {
+    encoder = device.createCommandEncoder();
+    encoderErrorCount = gpuErrorCount();
+  }
   return encoder;
 }
 
@@ -121,6 +147,13 @@ export function flush(): void {
   const { device } = engineDevice();
   pass?.end();
   pass = null;
+  if (gpuErrorCount() !== encoderErrorCount) {
+    encoder = null;
+    dispatches = 0;
+    arenaUsed = 0;
+    throwPendingGpuError();
+    throw new Error('GPU error: work recorded before an earlier GPU error was dropped');
+  }
   if (arenaUsed > 0) device.queue.writeBuffer(uniformBuffer!, 0, arena, 0, arenaUsed);
   device.queue.submit([encoder.finish()]);
   encoder = null;
