@@ -1,9 +1,11 @@
 // The golden cases `gramhd verify` can run, by their name in manifest.json.
 import type { CaseRunner } from './compare.ts';
+import { discCase } from './disc-case.ts';
 import { gramCase } from './gram-case.ts';
 import { opsCase } from './ops-case.ts';
 
 export const verifyCases: ReadonlyMap<string, CaseRunner> = new Map([
   ['ops', opsCase],
   ['gram_small', gramCase],
+  ['disc_small', discCase],
 ]);

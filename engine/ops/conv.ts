@@ -9,13 +9,13 @@
 // F, T and G are bilinear and <gy, F(x, w)> = <T(gy, w), x> = <G(x, gy), w>, so the gradient of
 // each is made of the other two: dF = (T(g, w), G(x, g)); dT = (F(g, w), G(g, gy));
 // dG = (T(gy, g), F(x, g)). Hence gradients of every order (R1 differentiates through D twice).
-import { CONV_WG, convForwardKernel, convInputGradKernel, convUniforms, convWeightGradKernel, type ConvBlock } from '../../kernels/conv.ts';
+import { convForwardKernel, convWorkgroupSize, convInputGradKernel, convUniforms, convWeightGradKernel, type ConvBlock } from '../../kernels/conv.ts';
 import { noGrad, record } from '../autograd.ts';
 import { engineDevice } from '../device.ts';
 import { dispatch, type Kernel } from '../runtime.ts';
 import { Tensor } from '../tensor.ts';
 import { add, mul, rsqrt, square } from './elementwise.ts';
-import { matmul } from './matmul.ts';
+import { fixedSubgroupSize, matmul } from './matmul.ts';
 import { pad } from './pad.ts';
 import { sum } from './reduce.ts';
 import { reshape, slice, stack } from './shape.ts';
@@ -29,7 +29,12 @@ export interface Conv2dOptions {
   /** What the padding holds (default zeros); replicate repeats the edge pixel. */
   paddingMode?: 'zeros' | 'replicate';
   groups?: number;
+  /** Which kernels run it (the gradients included): 'auto' (the fastest on this adapter), the
+   * plain register-blocked ones, or those that broadcast across subgroups (CPU adapters). */
+  kernel?: ConvKernelChoice;
 }
+
+export type ConvKernelChoice = 'auto' | 'plain' | 'subgroup';
 
 /** Everything the kernels need to know about one convolution (padding here is always zeros). */
 interface Geometry {
@@ -39,25 +44,44 @@ interface Geometry {
   ph: number; pw: number;
   /** The weight is [N, O, C/groups, kh, kw], one per sample. */
   perSample: boolean;
+  /** Subgroup size of the broadcasting kernels, null for the plain ones. */
+  subgroupSize: number | null;
 }
 
-// Register blocks of at most 8 x 8 (the classic SGEMM micro-tile: on llvmpipe it ran a 64-channel
-// 3x3 conv twice as fast as 4 x 4, and it stays within a GPU thread's registers); narrower ones
-// when the channels or the row are short, so that small layers do not compute mostly padding.
+// Register blocks. On CPU adapters with a fixed subgroup size the weights are broadcast across the
+// subgroup and 16 x 4 blocks ran fastest (kernels/conv.ts has the numbers); elsewhere at most
+// 8 x 8, the classic SGEMM micro-tile (1.3-1.5x faster than 4 x 4 on llvmpipe, and within a GPU
+// thread's registers). Narrower blocks when the channels or the row are short, so that small
+// layers do not compute mostly padding.
 const kernels = new Map<string, Kernel>();
-function kernelFor(make: (b: ConvBlock) => Kernel, name: string, channels: number, columns: number): { kernel: Kernel; block: ConvBlock } {
-  const block = { channels: channels <= 4 ? 4 : 8, columns: columns <= 4 ? 4 : 8 };
-  const key = `${name}:${block.channels}x${block.columns}`;
-  let kernel = kernels.get(key);
-  if (!kernel) kernels.set(key, (kernel = make(block)));
+function kernelFor(make: (b: ConvBlock) => Kernel, g: Geometry, channels: number, columns: number): { kernel: Kernel; block: ConvBlock } {
+  const { subgroupSize } = g;
+  const block: ConvBlock = subgroupSize
+    ? { channels: channels <= 8 ? 8 : 16, columns: 4, subgroupSize }
+    : { channels: channels <= 4 ? 4 : 8, columns: columns <= 4 ? 4 : 8, subgroupSize };
+  const probe = make(block);
+  let kernel = kernels.get(probe.key);
+  if (!kernel) kernels.set(probe.key, (kernel = probe));
   return { kernel, block };
+}
+
+function subgroupSizeFor(op: string, choice: ConvKernelChoice): number | null {
+  const size = fixedSubgroupSize();
+  if (choice === 'subgroup' && size === null) throw new Error(`${op}: the subgroup kernels need an adapter with a fixed subgroup size`);
+  if (choice === 'plain') return null;
+  return choice === 'subgroup' || engineDevice().info.isSoftware ? size : null;
 }
 
 const pair = (v: Pair): [number, number] => (typeof v === 'number' ? [v, v] : [v[0], v[1]]);
 const shapeText = (s: readonly number[]) => `[${s.join(', ')}]`;
 
+function requireF32(op: string, ...tensors: Tensor[]): void {
+  for (const t of tensors) if (t.dtype !== 'f32') throw new Error(`${op}: needs f32 tensors, got ${t}`);
+}
+
 /** Checks an input shape against a weight shape and options; returns the convolution's geometry. */
-function geometry(op: string, xShape: readonly number[], weightShape: readonly number[], stride: Pair, padding: Pair, groups: number): Geometry {
+function geometry(op: string, xShape: readonly number[], weightShape: readonly number[], options: Conv2dOptions): Geometry {
+  const { stride = 1, padding = 0, groups = 1, kernel = 'auto' } = options;
   if (xShape.length !== 4) throw new Error(`${op}: input must be [N, C, H, W], got ${shapeText(xShape)}`);
   const perSample = weightShape.length === 5;
   if (weightShape.length !== 4 && !perSample) {
@@ -84,7 +108,7 @@ function geometry(op: string, xShape: readonly number[], weightShape: readonly n
   }
   const ho = Math.floor((h + 2 * ph - kh) / sh) + 1;
   const wo = Math.floor((w + 2 * pw - kw) / sw) + 1;
-  return { n, c, h, w, o, ho, wo, groups, kh, kw, sh, sw, ph, pw, perSample };
+  return { n, c, h, w, o, ho, wo, groups, kh, kw, sh, sw, ph, pw, perSample, subgroupSize: subgroupSizeFor(op, kernel) };
 }
 
 function weightShapeOf(g: Geometry): number[] {
@@ -92,10 +116,10 @@ function weightShapeOf(g: Geometry): number[] {
   return g.perSample ? [g.n, ...shared] : shared;
 }
 
-/** Dispatches `columnBlocks` invocations along x (each row's `blocks`, over all rows), the
- * channel blocks along y and (sample, group) along z, as the kernels expect. */
-function launch(kernel: Kernel, buffers: GPUBuffer[], g: Geometry, blocks: number, columnBlocks: number, channelBlocks: number): void {
-  const groups: [number, number, number] = [Math.ceil(columnBlocks / CONV_WG), channelBlocks, g.n * g.groups];
+/** Dispatches `invocations` along x, `rows` workgroups along y and (sample, group) along z; what x
+ * and y enumerate is each kernel's own (see kernels/conv.ts). */
+function launch({ kernel, block }: { kernel: Kernel; block: ConvBlock }, buffers: GPUBuffer[], g: Geometry, blocks: number, invocations: number, rows: number): void {
+  const groups: [number, number, number] = [Math.ceil(invocations / convWorkgroupSize(block)), rows, g.n * g.groups];
   const limit = engineDevice().info.limits.maxComputeWorkgroupsPerDimension;
   if (groups.some((v) => v > limit)) {
     throw new Error(`conv2d: ${shapeText([g.n, g.c, g.h, g.w])} -> ${g.o} channels needs workgroups [${groups.join(', ')}], over the device's ${limit} per dimension`);
@@ -110,9 +134,9 @@ const blocksOf = (count: number, size: number) => Math.ceil(count / size);
 function convolve(x: Tensor, weight: Tensor, g: Geometry): Tensor {
   const y = Tensor.empty([g.n, g.o, g.ho, g.wo]);
   if (y.size > 0) {
-    const { kernel, block } = kernelFor(convForwardKernel, 'forward', g.o / g.groups, g.wo);
-    const blocks = blocksOf(g.wo, block.columns);
-    launch(kernel, [x.buffer, weight.buffer, y.buffer], g, blocks, g.ho * blocks, blocksOf(g.o / g.groups, block.channels));
+    const chosen = kernelFor(convForwardKernel, g, g.o / g.groups, g.wo);
+    const blocks = blocksOf(g.wo, chosen.block.columns);
+    launch(chosen, [x.buffer, weight.buffer, y.buffer], g, blocks, g.ho * blocks, blocksOf(g.o / g.groups, chosen.block.channels));
   }
   return record(y, 'conv2d', [x, weight], (gy) => [
     x.requiresGrad ? transposeConvolve(gy, weight, g) : null,
@@ -125,9 +149,12 @@ function transposeConvolve(gy: Tensor, weight: Tensor, g: Geometry): Tensor {
   const gx = Tensor.empty([g.n, g.c, g.h, g.w]);
   if (gx.size > 0) {
     const phaseColumns = Math.ceil(g.w / g.sw);
-    const { kernel, block } = kernelFor(convInputGradKernel, 'input-grad', g.c / g.groups, phaseColumns);
-    const blocks = blocksOf(phaseColumns, block.columns);
-    launch(kernel, [gy.buffer, weight.buffer, gx.buffer], g, blocks, g.h * g.sw * blocks, blocksOf(g.c / g.groups, block.channels));
+    const chosen = kernelFor(convInputGradKernel, g, g.c / g.groups, phaseColumns);
+    const blocks = blocksOf(phaseColumns, chosen.block.columns);
+    const cBlocks = blocksOf(g.c / g.groups, chosen.block.channels);
+    const buffers = [gy.buffer, weight.buffer, gx.buffer];
+    if (chosen.block.subgroupSize) launch(chosen, buffers, g, blocks, blocks, g.h * g.sw * cBlocks);
+    else launch(chosen, buffers, g, blocks, g.h * g.sw * blocks, cBlocks);
   }
   return record(gx, 'conv2dTransposeInput', [gy, weight], (ggx) => [
     gy.requiresGrad ? convolve(ggx, weight, g) : null,
@@ -141,9 +168,13 @@ function weightGradient(x: Tensor, gy: Tensor, g: Geometry): Tensor {
   const perSampleShape = [g.n, ...weightShapeOf({ ...g, perSample: false })];
   const raw = Tensor.empty(perSampleShape);
   if (raw.size > 0) {
-    const { kernel, block } = kernelFor(convWeightGradKernel, 'weight-grad', g.o / g.groups, g.c / g.groups);
-    const blocks = blocksOf(g.c / g.groups, block.columns);
-    launch(kernel, [x.buffer, gy.buffer, raw.buffer], { ...g, perSample: true }, blocks, g.kh * g.kw * blocks, blocksOf(g.o / g.groups, block.channels));
+    const chosen = kernelFor(convWeightGradKernel, g, g.o / g.groups, g.c / g.groups);
+    const blocks = blocksOf(g.c / g.groups, chosen.block.columns);
+    const oBlocks = blocksOf(g.o / g.groups, chosen.block.channels);
+    const taps = g.kh * g.kw;
+    const buffers = [x.buffer, gy.buffer, raw.buffer];
+    if (chosen.block.subgroupSize) launch(chosen, buffers, g, blocks, blocks, taps * oBlocks);
+    else launch(chosen, buffers, g, blocks, blocks * oBlocks, taps);
   }
   let gw = raw;
   if (!g.perSample) {
@@ -166,14 +197,14 @@ function withBias(y: Tensor, bias: Tensor | null | undefined, op: string): Tenso
 /** x [N, C, H, W] convolved with weight [O, C/groups, kh, kw] (or per sample
  * [N, O, C/groups, kh, kw]) -> [N, O, Ho, Wo], plus bias [O]. */
 export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, options: Conv2dOptions = {}): Tensor {
-  const { stride = 1, padding = 0, paddingMode = 'zeros', groups = 1 } = options;
-  if (paddingMode === 'replicate') {
-    const [ph, pw] = pair(padding);
+  requireF32('conv2d', x, weight);
+  if (options.paddingMode === 'replicate') {
+    const [ph, pw] = pair(options.padding ?? 0);
     if (x.rank !== 4) throw new Error(`conv2d: input must be [N, C, H, W], got ${shapeText(x.shape)}`);
     const padded = ph || pw ? pad(x, [ph, ph, pw, pw], 'replicate') : x;
-    return conv2d(padded, weight, bias, { stride, groups });
+    return conv2d(padded, weight, bias, { ...options, padding: 0, paddingMode: 'zeros' });
   }
-  const g = geometry('conv2d', x.shape, weight.shape, stride, padding, groups);
+  const g = geometry('conv2d', x.shape, weight.shape, options);
   return withBias(convolve(x, weight, g), bias, 'conv2d');
 }
 
@@ -181,7 +212,8 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, options:
  * a transposed convolution of gy [N, O, Ho, Wo] back to `inputShape` [N, C, H, W] (which stride > 1
  * leaves ambiguous, hence given). */
 export function conv2dTransposeInput(gy: Tensor, weight: Tensor, inputShape: readonly number[], options: Omit<Conv2dOptions, 'paddingMode'> = {}): Tensor {
-  const g = geometry('conv2dTransposeInput', inputShape, weight.shape, options.stride ?? 1, options.padding ?? 0, options.groups ?? 1);
+  requireF32('conv2dTransposeInput', gy, weight);
+  const g = geometry('conv2dTransposeInput', inputShape, weight.shape, options);
   checkOutput('conv2dTransposeInput', gy, g);
   return transposeConvolve(gy, weight, g);
 }
@@ -190,7 +222,8 @@ export function conv2dTransposeInput(gy: Tensor, weight: Tensor, inputShape: rea
  * torch.nn.grad.conv2d_weight: `weightShape` [O, C/groups, kh, kw] sums over the batch, a
  * per-sample [N, O, C/groups, kh, kw] does not. */
 export function conv2dWeightGrad(x: Tensor, gy: Tensor, weightShape: readonly number[], options: Omit<Conv2dOptions, 'paddingMode'> = {}): Tensor {
-  const g = geometry('conv2dWeightGrad', x.shape, weightShape, options.stride ?? 1, options.padding ?? 0, options.groups ?? 1);
+  requireF32('conv2dWeightGrad', x, gy);
+  const g = geometry('conv2dWeightGrad', x.shape, weightShape, options);
   checkOutput('conv2dWeightGrad', gy, g);
   return weightGradient(x, gy, g);
 }
@@ -206,9 +239,9 @@ function checkOutput(op: string, gy: Tensor, g: Geometry): void {
  * slow, but made only of other ops, so tests can hold the kernels (and their gradients of any
  * order) equal to it. */
 export function conv2dReference(x: Tensor, weight: Tensor, bias?: Tensor | null, options: Conv2dOptions = {}): Tensor {
-  const { stride = 1, padding = 0, paddingMode = 'zeros', groups = 1 } = options;
-  const g = geometry('conv2dReference', x.shape, weight.shape, stride, padding, groups);
-  const padded = g.ph || g.pw ? pad(x, [g.ph, g.ph, g.pw, g.pw], paddingMode) : x;
+  const g = geometry('conv2dReference', x.shape, weight.shape, options);
+  const { groups } = g;
+  const padded = g.ph || g.pw ? pad(x, [g.ph, g.ph, g.pw, g.pw], options.paddingMode ?? 'zeros') : x;
   const taps: Tensor[] = [];
   for (let a = 0; a < g.kh; a++) {
     for (let b = 0; b < g.kw; b++) {

@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import '../helpers/gpu.ts';
 import { grad, ops, Tensor, tidyAsync } from '../../engine/index.ts';
-import type { Conv2dOptions } from '../../engine/ops/conv.ts';
+import type { Conv2dOptions, ConvKernelChoice } from '../../engine/ops/conv.ts';
 import { assertClose, checkOp, numel, randomArray } from '../helpers/reference.ts';
 
 // ---- float64 CPU convolution: forward, and its two adjoints written as scatters (the kernels gather) ----
@@ -80,6 +80,9 @@ function replicatePadCpu(x: Float64Array, shape: number[], p: number): Float64Ar
   return out;
 }
 
+// every test of the kernels runs once per kernel family this adapter has
+const kernelChoices: ConvKernelChoice[] = ops.fixedSubgroupSize() === null ? ['plain'] : ['plain', 'subgroup'];
+
 // ---- first order: forward and every input's gradient against float64 finite differences ----
 
 interface Case { name: string; x: number[]; w: number[]; bias?: boolean; opts?: Conv2dOptions }
@@ -97,34 +100,34 @@ const cases: Case[] = [
   { name: 'per-sample stride 2 groups 2', x: [2, 4, 7, 6], w: [2, 4, 2, 3, 3], opts: { stride: 2, padding: 1, groups: 2 } },
 ];
 
-for (const k of cases) {
-  test(`conv2d ${k.name}: forward and gradients match float64`, async () => {
+for (const kernel of kernelChoices) for (const k of cases) {
+  test(`conv2d [${kernel}] ${k.name}: forward and gradients match float64`, async () => {
     const g = geo(k.x, k.w, k.opts);
     const [ho, wo] = outHW(g);
     await checkOp({
       name: k.name,
       shapes: k.bias ? [k.x, k.w, [g.o]] : [k.x, k.w],
-      gpu: ([x, w, b]) => ops.conv2d(x, w, b, k.opts),
+      gpu: ([x, w, b]) => ops.conv2d(x, w, b, { ...k.opts, kernel }),
       cpu: ([x, w, b]) => (b ? addBiasCpu(convCpu(x, w, g), b, g.o, ho * wo) : convCpu(x, w, g)),
     });
   });
 }
 
-test('conv2d replicate padding 1 and 2: forward and gradients match float64', async () => {
+for (const kernel of kernelChoices) test(`conv2d [${kernel}] replicate padding 1 and 2: forward and gradients match float64`, async () => {
   for (const p of [1, 2]) {
     const xs = [2, 3, 4, 5];
     const padded = [2, 3, 4 + 2 * p, 5 + 2 * p];
     const g = geo(padded, [4, 3, 3, 3]);
     await checkOp({
       name: `replicate ${p}`, shapes: [xs, [4, 3, 3, 3], [4]],
-      gpu: ([x, w, b]) => ops.conv2d(x, w, b, { padding: p, paddingMode: 'replicate' }),
+      gpu: ([x, w, b]) => ops.conv2d(x, w, b, { padding: p, paddingMode: 'replicate', kernel }),
       cpu: ([x, w, b]) => addBiasCpu(convCpu(replicatePadCpu(x, xs, p), w, g), b, 4, numel(outHW(g))),
     });
   }
 });
 
-test('the transposed (input-gradient) and weight-gradient ops match float64, with their gradients', async () => {
-  const opts: Conv2dOptions = { stride: 2, padding: 1, groups: 2 };
+for (const kernel of kernelChoices) test(`[${kernel}] the transposed (input-gradient) and weight-gradient ops match float64, with their gradients`, async () => {
+  const opts: Conv2dOptions = { stride: 2, padding: 1, groups: 2, kernel };
   for (const wShape of [[4, 2, 3, 3], [2, 4, 2, 3, 3]]) {
     const xShape = [2, 4, 7, 6];
     const g = geo(xShape, wShape, opts);
@@ -157,11 +160,11 @@ function finiteDifferences(f: (v: Float64Array) => number, v: Float64Array, h = 
 
 const sumSquares = (v: Float64Array) => v.reduce((s, e) => s + e * e, 0);
 
-test('second order: d/dw and d/dx of |d sum(softplus(conv(x, w) + b) * r) / dx|^2 match float64', async () => {
+for (const kernel of kernelChoices) test(`[${kernel}] second order: d/dw and d/dx of |d sum(softplus(conv(x, w) + b) * r) / dx|^2 match float64`, async () => {
   const variants: Case[] = [
-    { name: 'shared, stride 1 pad 1', x: [2, 3, 5, 6], w: [4, 3, 3, 3] , opts: { padding: 1 } },
-    { name: 'shared, 4x4 stride 2 groups 2', x: [2, 4, 7, 6], w: [6, 2, 4, 4], opts: { stride: 2, padding: 1, groups: 2 } },
-    { name: 'per sample', x: [2, 3, 5, 5], w: [2, 4, 3, 3, 3], opts: { padding: 1 } },
+    { name: 'shared, stride 1 pad 1', x: [2, 3, 5, 6], w: [4, 3, 3, 3], opts: { padding: 1, kernel } },
+    { name: 'shared, 4x4 stride 2 groups 2', x: [2, 4, 7, 6], w: [6, 2, 4, 4], opts: { stride: 2, padding: 1, groups: 2, kernel } },
+    { name: 'per sample', x: [2, 3, 5, 5], w: [2, 4, 3, 3, 3], opts: { padding: 1, kernel } },
   ];
   for (const k of variants) {
     const g = geo(k.x, k.w, k.opts);
@@ -194,9 +197,9 @@ test('second order: d/dw and d/dx of |d sum(softplus(conv(x, w) + b) * r) / dx|^
   }
 });
 
-test('second order: d/dx of |d sum(conv(x, w) * r) / dw|^2 matches float64', async () => {
+for (const kernel of kernelChoices) test(`[${kernel}] second order: d/dx of |d sum(conv(x, w) * r) / dw|^2 matches float64`, async () => {
   for (const wShape of [[4, 3, 3, 3], [2, 4, 3, 3, 3]]) {
-    const opts: Conv2dOptions = { stride: 2, padding: 1 };
+    const opts: Conv2dOptions = { stride: 2, padding: 1, kernel };
     const xShape = [2, 3, 6, 5];
     const g = geo(xShape, wShape, opts);
     const yShape = [2, 4, ...outHW(g)];
@@ -220,11 +223,12 @@ test('second order: d/dx of |d sum(conv(x, w) * r) / dw|^2 matches float64', asy
 
 // ---- the kernels against the composed reference path (pad + strided slices + matmul) ----
 
-test('conv2d kernels equal the im2col composition, to second order, at sizes beyond the CPU checks', async () => {
+for (const kernel of kernelChoices) test(`[${kernel}] conv2d kernels equal the im2col composition, to second order, at sizes beyond the CPU checks`, async () => {
+  // 40 and 24 channels: several full blocks plus a partial one in both kernel families
   const variants: Case[] = [
-    { name: 'shared 3x3', x: [2, 16, 12, 13], w: [24, 16, 3, 3], opts: { padding: 1 } },
-    { name: 'replicate 4x4 stride 2 groups 4', x: [2, 16, 13, 10], w: [12, 4, 4, 4], opts: { stride: 2, padding: 1, paddingMode: 'replicate', groups: 4 } },
-    { name: 'per sample', x: [3, 8, 9, 9], w: [3, 10, 8, 3, 3], opts: { padding: 1 } },
+    { name: 'shared 3x3', x: [2, 24, 12, 13], w: [40, 24, 3, 3], opts: { padding: 1, kernel } },
+    { name: 'replicate 4x4 stride 2 groups 4', x: [2, 16, 13, 10], w: [12, 4, 4, 4], opts: { stride: 2, padding: 1, paddingMode: 'replicate', groups: 4, kernel } },
+    { name: 'per sample', x: [3, 8, 9, 9], w: [3, 10, 8, 3, 3], opts: { padding: 1, kernel } },
   ];
   for (const k of variants) {
     await tidyAsync(async () => {
