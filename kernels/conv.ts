@@ -8,9 +8,10 @@
 // load is what counts. With subgroups, a block's per-channel values (the weights; the output
 // gradients in the weight gradient) are loaded once across the subgroup, lane l taking channels
 // l, l + S, ..., and broadcast to every lane (an extract and a splat). On llvmpipe (2 EPYC cores,
-// CPU-time based, other loads running) a 64-channel 3x3 conv at 64x64, batch 8, ran at ~6 GFLOP/s
-// with 8 x 8 blocks and no subgroups and at ~17 GFLOP/s with 16 x 4 blocks and broadcasts; 16 x 8
-// and 32 x 4 were no faster, 16 x 16 slower.
+// GFLOP/s from CPU time, as other loads shared the machine) a 64-channel 3x3 conv at 64x64, batch
+// 8: forward ~6.5 with 8 x 8 blocks and no subgroups, ~17 with 16 x 4 blocks and broadcasts (16 x 8
+// and 32 x 4 no faster, 16 x 16 slower); input gradient 6.6 -> 15.8; weight gradient 4.6 -> 8 with
+// 16 x 4 and ~11 with 32 x 4 (64 x 4 and 32 x 8 no faster).
 //
 // Layouts: x [N, C, H, W], y [N, O, Ho, Wo], weight [O, C/groups, kh, kw] shared by the batch
 // (wBatch = 0) or one such block per sample (wBatch = its size). The geometry is a uniform; the

@@ -48,21 +48,18 @@ interface Geometry {
   subgroupSize: number | null;
 }
 
-// Register blocks. On CPU adapters with a fixed subgroup size the weights are broadcast across the
-// subgroup and 16 x 4 blocks ran fastest (kernels/conv.ts has the numbers); elsewhere at most
+// Register blocks. On CPU adapters with a fixed subgroup size the per-channel values are
+// broadcast across the subgroup, and 16 x 4 blocks ran fastest for the forward and the input
+// gradient, 32 x 4 for the weight gradient (kernels/conv.ts has the numbers); elsewhere at most
 // 8 x 8, the classic SGEMM micro-tile (1.3-1.5x faster than 4 x 4 on llvmpipe, and within a GPU
-// thread's registers). Narrower blocks when the channels or the row are short, so that small
-// layers do not compute mostly padding.
-const kernels = new Map<string, Kernel>();
-function kernelFor(make: (b: ConvBlock) => Kernel, g: Geometry, channels: number, columns: number): { kernel: Kernel; block: ConvBlock } {
+// thread's registers). Fewer channels or columns when the layer has fewer, so that small layers
+// do not compute mostly padding.
+function kernelFor(make: (b: ConvBlock) => Kernel, g: Geometry, channels: number, columns: number, maxBroadcast = 16): { kernel: Kernel; block: ConvBlock } {
   const { subgroupSize } = g;
   const block: ConvBlock = subgroupSize
-    ? { channels: channels <= 8 ? 8 : 16, columns: 4, subgroupSize }
+    ? { channels: Math.min(maxBroadcast, channels <= 8 ? 8 : channels <= 16 ? 16 : 32), columns: 4, subgroupSize }
     : { channels: channels <= 4 ? 4 : 8, columns: columns <= 4 ? 4 : 8, subgroupSize };
-  const probe = make(block);
-  let kernel = kernels.get(probe.key);
-  if (!kernel) kernels.set(probe.key, (kernel = probe));
-  return { kernel, block };
+  return { kernel: make(block), block };
 }
 
 function subgroupSizeFor(op: string, choice: ConvKernelChoice): number | null {
@@ -168,7 +165,7 @@ function weightGradient(x: Tensor, gy: Tensor, g: Geometry): Tensor {
   const perSampleShape = [g.n, ...weightShapeOf({ ...g, perSample: false })];
   const raw = Tensor.empty(perSampleShape);
   if (raw.size > 0) {
-    const chosen = kernelFor(convWeightGradKernel, g, g.o / g.groups, g.c / g.groups);
+    const chosen = kernelFor(convWeightGradKernel, g, g.o / g.groups, g.c / g.groups, 32);
     const blocks = blocksOf(g.c / g.groups, chosen.block.columns);
     const oBlocks = blocksOf(g.o / g.groups, chosen.block.channels);
     const taps = g.kh * g.kw;
