@@ -5,6 +5,7 @@ import { fromFloat32, toFloat32 } from '../../engine/io/host-tensor.ts';
 import type { HostTensor } from '../../engine/io/host-tensor.ts';
 import { parseSafetensors, serializeSafetensors } from '../../engine/io/safetensors.ts';
 import { parseTorchPt } from '../../engine/io/torch-pt.ts';
+import { configByName, CONFIG_NAMES } from '../../model/config.ts';
 import { readFileBytes, writeFileAtomic } from '../files.ts';
 
 interface ConvertArgs {
@@ -15,11 +16,11 @@ interface ConvertArgs {
 }
 
 /**
- * The safetensors metadata value recorded for `--config NAME`. For now the name as given; this is
- * where the named configuration will be expanded into its full JSON.
+ * The safetensors metadata value recorded for `--config NAME`: a named configuration expanded into
+ * its full JSON (what the render command reads back); any other value is stored as given.
  */
 export function configMetadata(name: string): string {
-  return name;
+  return CONFIG_NAMES.includes(name) ? JSON.stringify(configByName(name)) : name;
 }
 
 export const convertCommand: CommandModule<object, ConvertArgs> = {

@@ -2,7 +2,8 @@
 import type { CommandModule } from 'yargs';
 import { benchCommand } from './bench.ts';
 import { convertCommand } from './convert.ts';
+import { renderCommand } from './render.ts';
 import { verifyCommand } from './verify.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [convertCommand, verifyCommand, benchCommand];
+export const commands: CommandModule<any, any>[] = [renderCommand, convertCommand, verifyCommand, benchCommand];

@@ -1,0 +1,143 @@
+// Loading a generator for inference: the authors' torch.save'd state_dict (.pt, with --config) or our
+// safetensors, whose metadata `config` holds the configuration as JSON (or a configuration name).
+// Our checkpoints may carry the truncation averages under avg_frequencies, avg_phase_shifts (and
+// avg_style for GRAM-HD); they are not module state.
+import { existsSync, readFileSync } from 'node:fs';
+import { noGrad, Tensor } from '../engine/index.ts';
+import { toFloat32, type HostTensor } from '../engine/io/host-tensor.ts';
+import { parseSafetensors } from '../engine/io/safetensors.ts';
+import { parseTorchPt } from '../engine/io/torch-pt.ts';
+import type { StateValue } from '../engine/nn/module.ts';
+import type { Camera } from '../model/camera.ts';
+import { configByName, CONFIG_NAMES, isGramHD, parseConfig, type GeneratorConfig } from '../model/config.ts';
+import { GramGenerator } from '../model/gram.ts';
+import { GramHDGenerator } from '../model/gramhd.ts';
+import { readFileBytes } from './files.ts';
+
+/** What the render command needs of a generator; GRAM and GRAM-HD plug in through small adapters. */
+export interface Renderable {
+  readonly config: GeneratorConfig;
+  /** Whether render() also returns the low-res image (GRAM-HD). */
+  readonly hasLowRes: boolean;
+  /** get_avg_w from latents z [count, z_dim] (GRAM-HD feeds the same z to its SR mapping). */
+  computeAverage(z: Tensor): void;
+  /** image [B, 3, H, W] in [-1, 1], depth [B, H, W, 1], and lrImage [B, 3, h, w] for GRAM-HD. */
+  render(z: Tensor, cameras: readonly Camera[], options: { truncationPsi: number; lockViewDependence: boolean }): { image: Tensor; depth: Tensor; lrImage?: Tensor };
+  dispose(): void;
+}
+
+export interface LoadedCheckpoint {
+  model: Renderable;
+  config: GeneratorConfig;
+  /** Whether the checkpoint held truncation averages (now set on the model). */
+  storedAverage: boolean;
+}
+
+/** Keys of our checkpoints that hold truncation averages rather than module state. */
+export const AVERAGE_KEYS = ['avg_frequencies', 'avg_phase_shifts', 'avg_style'] as const;
+
+/**
+ * A configuration from a name (GRAM64_FFHQ, ...), JSON text, or a .json file; `where` names its
+ * origin in errors.
+ */
+export function resolveConfig(value: string, where: string): GeneratorConfig {
+  const text = value.trim();
+  if (text.startsWith('{')) return parseConfig(text, where);
+  if (CONFIG_NAMES.includes(text)) return configByName(text);
+  if (text.endsWith('.json') && existsSync(text)) return parseConfig(readFileSync(text, 'utf8'), text);
+  throw new Error(`${where}: '${value}' is neither a configuration name (${CONFIG_NAMES.join(', ')}), JSON, nor a .json file`);
+}
+
+/** A list for a one-line message: the first few entries and how many more. */
+function few(keys: readonly string[], n = 4): string {
+  return keys.length <= n ? keys.join(', ') : `${keys.slice(0, n).join(', ')} (and ${keys.length - n} more)`;
+}
+
+class GramAdapter implements Renderable {
+  readonly hasLowRes = false;
+  constructor(readonly generator: GramGenerator) {}
+  get config() { return this.generator.config; }
+  computeAverage(z: Tensor) { this.generator.computeTruncationAverage(z); }
+  render(z: Tensor, cameras: readonly Camera[], options: { truncationPsi: number; lockViewDependence: boolean }) {
+    const { image, depth } = this.generator.forward(z, cameras, options);
+    return { image, depth };
+  }
+  dispose() { this.generator.dispose(); }
+}
+
+class GramHDAdapter implements Renderable {
+  readonly hasLowRes = true;
+  constructor(readonly generator: GramHDGenerator) {}
+  get config() { return this.generator.config; }
+  computeAverage(z: Tensor) { this.generator.computeTruncationAverage(z); }
+  render(z: Tensor, cameras: readonly Camera[], options: { truncationPsi: number; lockViewDependence: boolean }) {
+    const { image, depth, lrImage } = this.generator.forward(z, cameras, options);
+    return { image, depth, lrImage };
+  }
+  dispose() { this.generator.dispose(); }
+}
+
+/**
+ * Reads `path` (.pt or .safetensors) and builds the generator on the engine's device. `config`
+ * (name, JSON or .json file) is required for .pt files and overrides a safetensors file's metadata.
+ * Every failure is one line naming the file.
+ */
+export async function loadGenerator(path: string, config?: string): Promise<LoadedCheckpoint> {
+  const bytes = await readFileBytes(path);
+  let tensors: Map<string, HostTensor>;
+  let resolved: GeneratorConfig;
+  if (path.endsWith('.safetensors')) {
+    const file = parseSafetensors(bytes, path);
+    tensors = file.tensors;
+    const stored = file.metadata.config;
+    if (config !== undefined) resolved = resolveConfig(config, '--config');
+    else if (stored !== undefined) resolved = resolveConfig(stored, `${path}: metadata config`);
+    else throw new Error(`${path}: no configuration in the metadata; name one with --config`);
+  } else {
+    if (config === undefined) throw new Error(`${path}: a torch checkpoint carries no configuration; name one with --config`);
+    resolved = resolveConfig(config, '--config');
+    tensors = parseTorchPt(bytes, path);
+  }
+  const state = new Map<string, StateValue>();
+  const averages = new Map<string, { shape: number[]; data: Float32Array }>();
+  for (const [key, t] of tensors) {
+    const value = { shape: t.shape, data: toFloat32(t, `${path}: ${key}`) };
+    if ((AVERAGE_KEYS as readonly string[]).includes(key)) averages.set(key, value);
+    else state.set(key, value);
+  }
+  const hd = isGramHD(resolved);
+  const generator = hd ? new GramHDGenerator(resolved) : new GramGenerator(resolved);
+  const what = resolved.name ?? (hd ? 'the GRAM-HD configuration' : 'the GRAM configuration');
+  const own = generator.stateDict();
+  const problems: string[] = [];
+  const missing = [...own.keys()].filter((k) => !state.has(k));
+  const unexpected = [...state.keys()].filter((k) => !own.has(k));
+  const mismatched = [...own].filter(([k, t]) => state.has(k) && state.get(k)!.shape.join(',') !== t.shape.join(','))
+    .map(([k, t]) => `${k} [${state.get(k)!.shape.join(',')}] vs [${t.shape.join(',')}]`);
+  if (missing.length) problems.push(`${missing.length} missing keys: ${few(missing)}`);
+  if (unexpected.length) problems.push(`${unexpected.length} unexpected keys: ${few(unexpected)}`);
+  if (mismatched.length) problems.push(`${mismatched.length} shape mismatches (checkpoint vs model): ${few(mismatched, 3)}`);
+  if (problems.length) {
+    generator.dispose();
+    throw new Error(`${path}: does not fit ${what}: ${problems.join('; ')}`);
+  }
+  try {
+    generator.loadStateDict(state);
+  } catch (error) {
+    generator.dispose();
+    throw new Error(`${path}: ${(error as Error).message}`);
+  }
+  const storedAverage = averages.has('avg_frequencies') && averages.has('avg_phase_shifts') && (!hd || averages.has('avg_style'));
+  if (storedAverage) {
+    noGrad(() => {
+      const upload = (key: string) => Tensor.fromData(averages.get(key)!.data, averages.get(key)!.shape);
+      const codes = { frequencies: upload('avg_frequencies'), phase_shifts: upload('avg_phase_shifts') };
+      if (generator instanceof GramHDGenerator) generator.setTruncationAverages(codes, upload('avg_style'));
+      else generator.setTruncationAverage(codes);
+      codes.frequencies.dispose();
+      codes.phase_shifts.dispose();
+    });
+  }
+  const model = generator instanceof GramHDGenerator ? new GramHDAdapter(generator) : new GramAdapter(generator);
+  return { model, config: resolved, storedAverage };
+}
