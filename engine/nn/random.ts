@@ -59,6 +59,22 @@ export class Random {
   normalArray(n: number, mean = 0, std = 1): Float32Array {
     return Float32Array.from({ length: n }, () => this.normal(mean, std));
   }
+
+  /** The full generator state (four state words and the pending Box-Muller value), as plain JSON
+   * data, for checkpoints: setState() of it continues the stream exactly. */
+  getState(): { s: number[]; spare: number | null } {
+    return { s: Array.from(this.s), spare: this.spareNormal };
+  }
+
+  /** Restores a getState() snapshot. */
+  setState(state: { s: readonly number[]; spare: number | null }): void {
+    if (!Array.isArray(state.s) || state.s.length !== 4 || state.s.some((w) => !Number.isInteger(w) || w < 0 || w > 0xffffffff)) {
+      throw new Error(`Random.setState: expected four 32-bit state words, got ${JSON.stringify(state.s)}`);
+    }
+    if (state.spare !== null && typeof state.spare !== 'number') throw new Error(`Random.setState: bad spare normal ${JSON.stringify(state.spare)}`);
+    this.s.set(state.s);
+    this.spareNormal = state.spare;
+  }
 }
 
 function rotl(x: number, k: number): number {

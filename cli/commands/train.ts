@@ -1,0 +1,75 @@
+// `gramhd train`: the authors' train.py on one device. Writes snapshots, checkpoints, log.jsonl and
+// losses.svg into --output_dir; resumes everything (optimisers, EMAs, step, RNG) from --load_dir.
+import type { Argv, CommandModule } from 'yargs';
+import { destroyDevice } from '../../engine/index.ts';
+import { train } from '../../train/loop.ts';
+import { resolveConfig } from '../checkpoint.ts';
+import { initNodeDevice } from '../node-gpu.ts';
+
+interface TrainArgs {
+  config?: string;
+  data_dir: string;
+  output_dir: string;
+  load_dir?: string;
+  set_step?: number;
+  total_step: number;
+  sample_interval: number;
+  save_interval: number;
+  gram_ckpt?: string;
+  seed: number;
+  workers: number;
+}
+
+const positive = (name: string, v: number | undefined) => {
+  if (v !== undefined && (!Number.isInteger(v) || v < 1)) throw new Error(`--${name} must be a positive integer, got ${v}`);
+};
+
+export const trainCommand: CommandModule<object, TrainArgs> = {
+  command: 'train',
+  describe: 'Train GRAM (stage one) or GRAM-HD (stage two) on an image folder with poses (the authors\' train.py)',
+  builder: (yargs: Argv) => yargs
+    .option('config', { type: 'string', describe: 'configuration: a name (GRAM64_FFHQ, GRAMHD256_FFHQ, ...), JSON text, or a .json file; needs a training block. Optional with --load_dir (default: the checkpoint\'s)' })
+    .option('data_dir', { type: 'string', demandOption: true, describe: 'dataset folder: images with poses/<name>.mat (FFHQ layout) or poses/<name>_pose.npy (AFHQ layout), as the configuration\'s training.dataset says' })
+    .option('output_dir', { type: 'string', demandOption: true, describe: 'where snapshots (<step>_fixed.png, <step>_tilted.png, GRAM-HD also _sr), checkpoints (<step>.safetensors), log.jsonl and losses.svg go (created if missing)' })
+    .option('load_dir', { type: 'string', describe: 'resume from a checkpoint <step>.safetensors in this folder: weights, both EMAs, both optimiser states, step and RNG state' })
+    .option('set_step', { type: 'number', describe: 'the step of the --load_dir checkpoint to resume from (default: the latest)' })
+    .option('total_step', { type: 'number', default: 100000, describe: 'train until this step (counted from the start of the run, not of this resumption)' })
+    .option('sample_interval', { type: 'number', default: 1000, describe: 'write EMA snapshots (5x5 grids, front and tilted cameras, truncation 0.7) and refresh losses.svg every this many steps' })
+    .option('save_interval', { type: 'number', default: 5000, describe: 'write a checkpoint every this many steps (and at the last step)' })
+    .option('gram_ckpt', { type: 'string', describe: 'GRAM-HD only: the stage-one checkpoint (our <step>.safetensors, whose first EMA is used, or a GRAM generator .safetensors/.pt) whose representation starts the GRAM-HD one (the reference\'s gram_model_file)' })
+    .option('seed', { type: 'number', default: 0, describe: 'seeds the initial weights, the latent/camera stream, the data order and flips, and the snapshot latents (a resumed run keeps its checkpoint\'s seed)' })
+    .option('workers', { type: 'number', default: 0, describe: 'worker threads decoding images ahead of training (0: decode on the training thread between GPU waits)' })
+    .check((argv) => {
+      positive('total_step', argv.total_step);
+      positive('sample_interval', argv.sample_interval);
+      positive('save_interval', argv.save_interval);
+      if (argv.set_step !== undefined && (!Number.isInteger(argv.set_step) || argv.set_step < 0)) throw new Error(`--set_step must be a step number, got ${argv.set_step}`);
+      if (argv.set_step !== undefined && argv.load_dir === undefined) throw new Error('--set_step needs --load_dir');
+      if (argv.config === undefined && argv.load_dir === undefined) throw new Error('--config is required for a new run (a resumed run with --load_dir takes the checkpoint\'s)');
+      if (!Number.isInteger(argv.seed) || argv.seed < 0) throw new Error(`--seed must be a non-negative integer, got ${argv.seed}`);
+      if (!Number.isInteger(argv.workers) || argv.workers < 0) throw new Error(`--workers must be a non-negative integer, got ${argv.workers}`);
+      return true;
+    }),
+  handler: async (args) => {
+    const config = args.config !== undefined ? resolveConfig(args.config, '--config') : undefined;
+    await initNodeDevice();
+    try {
+      const result = await train({
+        config,
+        dataDir: args.data_dir,
+        outputDir: args.output_dir,
+        loadDir: args.load_dir,
+        setStep: args.set_step,
+        totalStep: args.total_step,
+        sampleInterval: args.sample_interval,
+        saveInterval: args.save_interval,
+        gramCkpt: args.gram_ckpt,
+        seed: args.seed,
+        workers: args.workers,
+      });
+      console.error(`trained to step ${result.step} (${result.stepsPerSecond.toFixed(2)} steps/s); checkpoints saved at ${result.saved.join(', ') || 'no step'}`);
+    } finally {
+      destroyDevice();
+    }
+  },
+};

@@ -1,0 +1,580 @@
+// The training loop (the authors' train.py around a GramProcess / GramHDProcess): batches from the
+// dataset loader, one D step and one G step per iteration, then every sample_interval a snapshot of
+// the EMA generator (5x5 grids, fixed and tilted cameras), and every save_interval one checkpoint
+// file `<step>.safetensors` holding everything a resumed run needs: G/, D/, ema/, ema2/, optG/,
+// optD/ tensors, and in the metadata the step, configuration, seed, RNG state and the optimiser and
+// EMA scalars. A resumed run continues exactly as the uninterrupted one would have. Node only.
+//
+// Test hook: the environment variable GRAMHD_TEST_NAN_AT_STEP=N makes step N report a NaN
+// discriminator loss (after its D step ran), so the tests can check that a NaN stops the run
+// without saving anything.
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { extname, join } from 'node:path';
+import { noGrad, ops, Tensor, tidyAsync } from '../engine/index.ts';
+import { fromFloat32, toFloat32, type HostTensor } from '../engine/io/host-tensor.ts';
+import { parseSafetensors, serializeSafetensors } from '../engine/io/safetensors.ts';
+import { parseTorchPt } from '../engine/io/torch-pt.ts';
+import { assign } from '../engine/nn/assign.ts';
+import type { Module, StateValue } from '../engine/nn/module.ts';
+import { Random } from '../engine/nn/random.ts';
+import { ExponentialMovingAverage } from '../engine/optim/ema.ts';
+import { cameraFromPose, type Camera } from '../model/camera.ts';
+import { isGramHD, type GeneratorConfig, type TrainingConfig } from '../model/config.ts';
+import { GramEncoderDiscriminator, GramEncoderPatchDiscriminator } from '../model/discriminator/gram-encoder.ts';
+import { GramGenerator } from '../model/gram.ts';
+import { GramHDGenerator } from '../model/gramhd.ts';
+import { resolveConfig } from '../cli/checkpoint.ts';
+import { readFileBytes, writeFileAtomic } from '../cli/files.ts';
+import { encodePng, tileGrid, toByte, type Rgb8 } from '../cli/image-io.ts';
+import { Progress } from '../cli/progress.ts';
+import { openDataset } from './dataset.ts';
+import { createLoader } from './loader.ts';
+import { GramProcess, type LossLog } from './gram-process.ts';
+import { GramHDProcess } from './gramhd-process.ts';
+
+export interface TrainOptions {
+  /** Required for a fresh run; a resumed run defaults to the checkpoint's configuration. */
+  config?: GeneratorConfig;
+  dataDir: string;
+  outputDir: string;
+  /** Directory holding `<step>.safetensors` checkpoints to resume from. */
+  loadDir?: string;
+  /** Which checkpoint of loadDir (default: the highest step). */
+  setStep?: number;
+  totalStep: number;
+  sampleInterval: number;
+  saveInterval: number;
+  /** Stage-one checkpoint (GRAM-HD only): its EMA representation weights start the GRAM-HD one. */
+  gramCkpt?: string;
+  /** Seeds initialisation, the training stream, the data order and the fixed snapshot z (default 0).
+   * A resumed run keeps its checkpoint's seed. */
+  seed?: number;
+  /** Loader threads decoding images (default 0: on the training thread, between GPU waits). */
+  workers?: number;
+  /** Snapshot grid side (default 5: 25 images). */
+  gridSize?: number;
+  /** Latents averaged for the snapshots' truncation (default 10000). */
+  averageCount?: number;
+  /** Images per forward pass in snapshots (default 5). */
+  snapshotBatch?: number;
+  /** Draw the progress bar on stderr (default true). */
+  progress?: boolean;
+  /** Where messages go (default console.error). */
+  log?: (message: string) => void;
+  /** Test hook: step whose D loss reads as NaN (default: env GRAMHD_TEST_NAN_AT_STEP). */
+  nanAtStep?: number;
+}
+
+export interface TrainResult {
+  /** The last completed step. */
+  step: number;
+  /** Steps written as checkpoints during this run. */
+  saved: number[];
+  /** Mean steps per second of this run. */
+  stepsPerSecond: number;
+}
+
+/** A loss that became NaN or infinite: the run stops without saving. */
+export class NonFiniteLossError extends Error {
+  override name = 'NonFiniteLossError';
+  constructor(readonly step: number, readonly term: string, readonly value: number) {
+    super(`step ${step}: loss ${term} is ${value}; training stopped (nothing saved after the last checkpoint)`);
+  }
+}
+
+const CHECKPOINT_FORMAT = 'gramhd-train-1';
+const CHECKPOINT_RE = /^(\d+)\.safetensors$/;
+
+/** The reference's snapshot cameras: front (0, 0, 1) and tilted (-sin 0.5, 0, cos 0.5). */
+export const FRONT_CAMERA: Camera = cameraFromPose(Math.PI / 2, Math.PI / 2);
+export const TILTED_CAMERA: Camera = cameraFromPose(Math.PI / 2, Math.PI / 2 + 0.5);
+
+// ------------------------------------------------------------------ checkpoints
+
+/** Steps of the complete checkpoints in `dir` (ascending). Temporaries never match the pattern. */
+export function checkpointSteps(dir: string): number[] {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) return [];
+  return readdirSync(dir)
+    .map((f) => CHECKPOINT_RE.exec(f))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => Number(m[1]))
+    .sort((a, b) => a - b);
+}
+
+export function checkpointPath(dir: string, step: number): string {
+  return join(dir, `${step}.safetensors`);
+}
+
+/** Everything a checkpoint holds, on the host. */
+export interface TrainCheckpoint {
+  step: number;
+  seed: number;
+  config: GeneratorConfig;
+  rng: { s: number[]; spare: number | null };
+  /** Tensors by prefixed key (G/, D/, ema/, ema2/, optG/, optD/). */
+  tensors: Map<string, HostTensor>;
+  /** Numbers of the optimiser and EMA states by prefixed key. */
+  scalars: Record<string, number>;
+}
+
+type StateMap = Map<string, Tensor | number>;
+
+async function collectState(prefix: string, state: Map<string, Tensor | number>, tensors: [string, HostTensor][], scalars: Record<string, number>): Promise<void> {
+  for (const [key, value] of state) {
+    if (typeof value === 'number') scalars[prefix + key] = value;
+    else tensors.push([prefix + key, fromFloat32([...value.shape], await value.toFloat32())]);
+  }
+}
+
+/** Writes `<step>.safetensors` atomically (temporary file, then rename). */
+export async function saveCheckpoint(dir: string, step: number, seed: number, process: GramProcess, config: GeneratorConfig, rng: Random): Promise<string> {
+  const tensors: [string, HostTensor][] = [];
+  const scalars: Record<string, number> = {};
+  await collectState('G/', process.generator.stateDict(), tensors, scalars);
+  await collectState('D/', process.discriminator.stateDict(), tensors, scalars);
+  const emaPrefixes = ['ema/', 'ema2/'];
+  for (let i = 0; i < process.emas.length; i++) await collectState(emaPrefixes[i] ?? `ema${i + 1}/`, process.emas[i].stateDict(), tensors, scalars);
+  await collectState('optG/', process.optimizerG.stateDict(), tensors, scalars);
+  await collectState('optD/', process.optimizerD.stateDict(), tensors, scalars);
+  const metadata: Record<string, string> = {
+    format: CHECKPOINT_FORMAT,
+    step: String(step),
+    seed: String(seed),
+    config: JSON.stringify(config),
+    rng: JSON.stringify(rng.getState()),
+    scalars: JSON.stringify(scalars),
+  };
+  const path = checkpointPath(dir, step);
+  await writeFileAtomic(path, serializeSafetensors(tensors, metadata));
+  return path;
+}
+
+/** Reads a checkpoint written by saveCheckpoint; every problem is one line naming the file. */
+export async function readCheckpoint(path: string): Promise<TrainCheckpoint> {
+  const { tensors, metadata } = parseSafetensors(await readFileBytes(path), path);
+  if (metadata.format !== CHECKPOINT_FORMAT) throw new Error(`${path}: not a training checkpoint (metadata format ${JSON.stringify(metadata.format)}, expected ${CHECKPOINT_FORMAT})`);
+  const json = (key: string): unknown => {
+    try {
+      return JSON.parse(metadata[key]);
+    } catch {
+      throw new Error(`${path}: metadata ${key} is missing or not JSON`);
+    }
+  };
+  const step = Number(metadata.step);
+  const seed = Number(metadata.seed);
+  if (!Number.isInteger(step) || step < 0) throw new Error(`${path}: metadata step ${JSON.stringify(metadata.step)} is not a step number`);
+  return {
+    step,
+    seed: Number.isInteger(seed) ? seed : 0,
+    config: resolveConfig(metadata.config ?? '', `${path}: metadata config`),
+    rng: json('rng') as TrainCheckpoint['rng'],
+    tensors,
+    scalars: json('scalars') as Record<string, number>,
+  };
+}
+
+function hostValues(ckpt: TrainCheckpoint, prefix: string, where: string): Map<string, { shape: number[]; data: Float32Array }> {
+  const out = new Map<string, { shape: number[]; data: Float32Array }>();
+  for (const [key, t] of ckpt.tensors) if (key.startsWith(prefix)) out.set(key.slice(prefix.length), { shape: t.shape, data: toFloat32(t, `${where}: ${key}`) });
+  return out;
+}
+
+/** An optimiser or EMA state map (tensors uploaded; the caller disposes them after loading). */
+function uploadedState(ckpt: TrainCheckpoint, prefix: string, where: string): StateMap {
+  const out: StateMap = new Map();
+  for (const [key, v] of hostValues(ckpt, prefix, where)) out.set(key, Tensor.fromData(v.data, v.shape).keep());
+  for (const [key, v] of Object.entries(ckpt.scalars)) if (key.startsWith(prefix)) out.set(key.slice(prefix.length), v);
+  return out;
+}
+
+function loadInto(target: { loadStateDict(s: StateMap): void }, ckpt: TrainCheckpoint, prefix: string, where: string): void {
+  const state = uploadedState(ckpt, prefix, where);
+  try {
+    target.loadStateDict(state);
+  } catch (e) {
+    throw new Error(`${where}: ${prefix}: ${(e as Error).message}`);
+  } finally {
+    for (const v of state.values()) if (v instanceof Tensor) v.dispose();
+  }
+}
+
+function loadModule(module: Module, ckpt: TrainCheckpoint, prefix: string, where: string): void {
+  try {
+    module.loadStateDict(hostValues(ckpt, prefix, where) as Map<string, StateValue>);
+  } catch (e) {
+    throw new Error(`${where}: ${prefix}: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * The stage-one representation weights for GRAM-HD: from our training checkpoint, the generator
+ * with its first EMA (decay 0.999) copied in; from a plain generator file (.safetensors or the
+ * authors' .pt), its weights as stored. Returns `representation.`-stripped keys.
+ */
+async function stageOneRepresentation(path: string, log: (m: string) => void): Promise<Map<string, StateValue>> {
+  const bytes = await readFileBytes(path);
+  let state: Map<string, { shape: number[]; data: Float32Array }>;
+  if (extname(path) === '.safetensors') {
+    const { tensors, metadata } = parseSafetensors(bytes, path);
+    if (metadata.format === CHECKPOINT_FORMAT) {
+      const ckpt = await readCheckpoint(path);
+      if (isGramHD(ckpt.config)) throw new Error(`${path}: --gram_ckpt must be a stage-one (GRAM) checkpoint, this one is GRAM-HD`);
+      const gram = new GramGenerator(ckpt.config, new Random(0));
+      try {
+        loadModule(gram, ckpt, 'G/', path);
+        const ema = new ExponentialMovingAverage(gram, ckpt.config.training?.ema_decays[0] ?? 0.999);
+        try {
+          loadInto(ema, ckpt, 'ema/', path);
+          ema.copyTo(gram);
+        } finally {
+          ema.dispose();
+        }
+        state = new Map();
+        for (const [key, t] of gram.representation.stateDict()) state.set(key, { shape: [...t.shape], data: await t.toFloat32() });
+      } finally {
+        gram.dispose();
+      }
+      log(`${path}: GRAM-HD representation from the stage-one EMA at step ${ckpt.step}`);
+      return state;
+    }
+    state = new Map([...tensors].map(([k, t]) => [k, { shape: t.shape, data: toFloat32(t, `${path}: ${k}`) }]));
+  } else {
+    state = new Map([...parseTorchPt(bytes, path)].map(([k, t]) => [k, { shape: t.shape, data: toFloat32(t, `${path}: ${k}`) }]));
+  }
+  const out = new Map<string, StateValue>();
+  for (const [key, v] of state) if (key.startsWith('representation.')) out.set(key.slice('representation.'.length), v);
+  if (out.size === 0) throw new Error(`${path}: no representation.* weights (expected a GRAM generator or training checkpoint)`);
+  log(`${path}: GRAM-HD representation from the stored generator weights (no EMA in this file)`);
+  return out;
+}
+
+// ------------------------------------------------------------------ snapshots
+
+function gridToRgb(values: Float32Array, shape: readonly number[], mode: 'minmax' | 'unit'): Rgb8[] {
+  const [b, c, h, w] = shape;
+  if (c !== 3) throw new Error(`snapshot: expected 3 channels, got [${shape.join(', ')}]`);
+  let lo = Infinity;
+  let hi = -Infinity;
+  if (mode === 'minmax') {
+    for (const v of values) {
+      if (Number.isFinite(v)) {
+        lo = Math.min(lo, v);
+        hi = Math.max(hi, v);
+      }
+    }
+  }
+  const range = hi > lo ? hi - lo : 1;
+  const plane = h * w;
+  const images: Rgb8[] = [];
+  for (let i = 0; i < b; i++) {
+    const data = new Uint8Array(plane * 3);
+    for (let p = 0; p < plane; p++) {
+      for (let ch = 0; ch < 3; ch++) {
+        const v = values[(i * 3 + ch) * plane + p];
+        // min-max: (v - min) / (max - min) in [0, 1], written like toByte's [-1, 1] input
+        data[p * 3 + ch] = mode === 'minmax' ? toByte(Number.isFinite(v) ? ((v - lo) / range) * 2 - 1 : NaN, true) : toByte(v, true);
+      }
+    }
+    images.push({ width: w, height: h, data });
+  }
+  return images;
+}
+
+/**
+ * Renders the fixed z through the first EMA's weights (swapped in, then the live weights restored)
+ * at truncation 0.7, with averages from `averageCount` normals of the training stream.
+ */
+async function snapshot(process: GramProcess, fixedZ: Float32Array, rng: Random, dir: string, step: number, opts: { grid: number; averageCount: number; batch: number }): Promise<void> {
+  const generator = process.generator;
+  const hd = generator instanceof GramHDGenerator;
+  const trainable = generator.parameters().filter((p) => p.requiresGrad);
+  const backup = noGrad(() => trainable.map((p) => ops.clone(p).keep()));
+  const zDim = generator.config.z_dim;
+  const count = opts.grid * opts.grid;
+  try {
+    process.emas[0]?.copyTo(generator);
+    generator.computeTruncationAverage(rng, opts.averageCount);
+    for (const [name, camera] of [['fixed', FRONT_CAMERA], ['tilted', TILTED_CAMERA]] as const) {
+      const lr: Float32Array[] = [];
+      const sr: Float32Array[] = [];
+      let lrShape: number[] = [];
+      let srShape: number[] = [];
+      for (let start = 0; start < count; start += opts.batch) {
+        const n = Math.min(opts.batch, count - start);
+        await tidyAsync(async () => {
+          const z = Tensor.fromData(fixedZ.subarray(start * zDim, (start + n) * zDim), [n, zDim]);
+          const cams = Array.from({ length: n }, () => camera);
+          const out = noGrad(() => generator.forward(z, cams, { truncationPsi: 0.7 }));
+          const low = hd ? (out as ReturnType<GramHDGenerator['forward']>).lrImage : out.image;
+          lr.push(await low.toFloat32());
+          lrShape = [...low.shape];
+          if (hd) {
+            sr.push(await out.image.toFloat32());
+            srShape = [...out.image.shape];
+          }
+        });
+      }
+      const write = async (parts: Float32Array[], shape: number[], suffix: string) => {
+        const all = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+        let at = 0;
+        for (const p of parts) {
+          all.set(p, at);
+          at += p.length;
+        }
+        const images = gridToRgb(all, [count, ...shape.slice(1)], hd ? 'unit' : 'minmax');
+        await writeFileAtomic(join(dir, `${step}_${name}${suffix}.png`), encodePng(tileGrid(images, opts.grid, opts.grid)));
+      };
+      await write(lr, lrShape, '');
+      if (hd) await write(sr, srShape, '_sr');
+    }
+  } finally {
+    trainable.forEach((p, i) => assign(p, backup[i]));
+    for (const b of backup) b.dispose();
+  }
+}
+
+// ------------------------------------------------------------------ loss curves
+
+const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
+
+function niceNumber(v: number): string {
+  if (v === 0) return '0';
+  const a = Math.abs(v);
+  return a >= 1e4 || a < 1e-3 ? v.toExponential(1) : Number(v.toPrecision(3)).toString();
+}
+
+const escapeXml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+/** An SVG of every loss term against the step: one panel for D_* terms, one for G_*, each with
+ * axes, tick labels and a legend. Long runs are averaged into at most `maxPoints` bins per line. */
+export function lossCurvesSvg(records: readonly Record<string, number>[], maxPoints = 500): string {
+  const width = 900;
+  const panelHeight = 320;
+  const margin = { left: 70, right: 170, top: 30, bottom: 40 };
+  const groups: [string, string][] = [['D_', 'Discriminator'], ['G_', 'Generator']];
+  const panels: string[] = [];
+  const steps = records.map((r) => r.step);
+  const x0 = steps.length ? Math.min(...steps) : 0;
+  const x1 = steps.length ? Math.max(...steps) : 1;
+  groups.forEach(([prefix, title], gi) => {
+    const terms = [...new Set(records.flatMap((r) => Object.keys(r).filter((k) => k.startsWith(prefix))))];
+    const top = gi * panelHeight;
+    const plotW = width - margin.left - margin.right;
+    const plotH = panelHeight - margin.top - margin.bottom;
+    const lines = terms.map((term) => {
+      const pts = records.filter((r) => Number.isFinite(r[term])).map((r) => [r.step, r[term]] as [number, number]);
+      if (pts.length <= maxPoints) return pts;
+      const per = pts.length / maxPoints;
+      return Array.from({ length: maxPoints }, (_, b) => {
+        const bin = pts.slice(Math.floor(b * per), Math.floor((b + 1) * per));
+        return [bin.reduce((s, p) => s + p[0], 0) / bin.length, bin.reduce((s, p) => s + p[1], 0) / bin.length] as [number, number];
+      });
+    });
+    const ys = lines.flat().map((p) => p[1]);
+    let y0 = ys.length ? Math.min(...ys) : 0;
+    let y1 = ys.length ? Math.max(...ys) : 1;
+    if (y1 - y0 < 1e-12) {
+      y0 -= 0.5;
+      y1 += 0.5;
+    }
+    const sx = (x: number) => margin.left + (x1 > x0 ? ((x - x0) / (x1 - x0)) * plotW : plotW / 2);
+    const sy = (y: number) => top + margin.top + (1 - (y - y0) / (y1 - y0)) * plotH;
+    const parts: string[] = [];
+    parts.push(`<text x="${margin.left}" y="${top + 18}" font-size="14" font-weight="bold">${title} losses</text>`);
+    parts.push(`<rect x="${margin.left}" y="${top + margin.top}" width="${plotW}" height="${plotH}" fill="none" stroke="#444"/>`);
+    for (let i = 0; i <= 4; i++) {
+      const yv = y0 + ((y1 - y0) * i) / 4;
+      const y = sy(yv).toFixed(1);
+      parts.push(`<line x1="${margin.left - 5}" y1="${y}" x2="${margin.left + plotW}" y2="${y}" stroke="#ddd"/>`);
+      parts.push(`<text x="${margin.left - 8}" y="${y}" font-size="11" text-anchor="end" dominant-baseline="middle">${niceNumber(yv)}</text>`);
+      const xv = x0 + ((x1 - x0) * i) / 4;
+      const x = sx(xv).toFixed(1);
+      parts.push(`<line x1="${x}" y1="${top + margin.top + plotH}" x2="${x}" y2="${top + margin.top + plotH + 5}" stroke="#444"/>`);
+      parts.push(`<text x="${x}" y="${top + margin.top + plotH + 18}" font-size="11" text-anchor="middle">${niceNumber(Math.round(xv))}</text>`);
+    }
+    parts.push(`<text x="${margin.left + plotW / 2}" y="${top + panelHeight - 4}" font-size="12" text-anchor="middle">step</text>`);
+    lines.forEach((pts, i) => {
+      const color = PALETTE[i % PALETTE.length];
+      if (pts.length) parts.push(`<polyline fill="none" stroke="${color}" stroke-width="1.2" points="${pts.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ')}"/>`);
+      const ly = top + margin.top + 10 + i * 18;
+      const lx = margin.left + plotW + 15;
+      parts.push(`<line x1="${lx}" y1="${ly}" x2="${lx + 20}" y2="${ly}" stroke="${color}" stroke-width="2"/>`);
+      parts.push(`<text x="${lx + 26}" y="${ly}" font-size="12" dominant-baseline="middle">${escapeXml(terms[i])}</text>`);
+    });
+    panels.push(parts.join('\n'));
+  });
+  const height = panelHeight * groups.length;
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif">\n<rect width="100%" height="100%" fill="white"/>\n${panels.join('\n')}\n</svg>\n`;
+}
+
+// ------------------------------------------------------------------ the loop
+
+function buildModels(config: GeneratorConfig, seed: number): { generator: GramGenerator; discriminator: GramEncoderDiscriminator } {
+  const hd = isGramHD(config);
+  const generator = hd ? new GramHDGenerator(config, new Random(seed)) : new GramGenerator(config, new Random(seed));
+  const dc = config.discriminator;
+  const patch = dc ? dc.class === 'GramEncoderPatchDiscriminator' : hd;
+  const options = {
+    maxChannels: dc?.max_channels ?? 400,
+    rng: new Random((seed + 0x3c6ef372) >>> 0),
+    ...(dc?.patch_ndf != null ? { patchNdf: dc.patch_ndf } : {}),
+    ...(dc?.patch_layers != null ? { patchLayers: dc.patch_layers } : {}),
+  };
+  const imgSize = dc?.img_size ?? config.img_size;
+  if (imgSize !== config.img_size) throw new Error(`configuration: discriminator img_size ${imgSize} differs from the generator's img_size ${config.img_size}`);
+  const discriminator = patch ? new GramEncoderPatchDiscriminator(imgSize, options) : new GramEncoderDiscriminator(imgSize, options);
+  return { generator, discriminator };
+}
+
+function checkInterval(name: string, v: number): void {
+  if (!Number.isInteger(v) || v < 1) throw new Error(`${name} must be a positive integer, got ${v}`);
+}
+
+/** Reads log.jsonl, keeping the records up to `step` (a killed run may have logged beyond its
+ * last checkpoint), and rewrites it so the resumed run's lines follow on. */
+function truncateLog(path: string, step: number): Record<string, number>[] {
+  if (!existsSync(path)) return [];
+  const kept: Record<string, number>[] = [];
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      const r = JSON.parse(line) as Record<string, number>;
+      if (typeof r.step === 'number' && r.step <= step) kept.push(r);
+    } catch {
+      // a line cut short by a kill
+    }
+  }
+  writeFileSync(path, kept.map((r) => JSON.stringify(r) + '\n').join(''));
+  return kept;
+}
+
+/**
+ * Trains from scratch (or from --load_dir's checkpoint) up to `totalStep`, writing snapshots,
+ * checkpoints, log.jsonl and losses.svg into outputDir. Throws NonFiniteLossError on a NaN/Inf loss
+ * (nothing saved for that step); the engine's device-lost error surfaces from the next read-back.
+ */
+export async function train(options: TrainOptions): Promise<TrainResult> {
+  const log = options.log ?? ((m: string) => console.error(m));
+  checkInterval('--total_step', options.totalStep);
+  checkInterval('--sample_interval', options.sampleInterval);
+  checkInterval('--save_interval', options.saveInterval);
+  const envNan = process.env.GRAMHD_TEST_NAN_AT_STEP;
+  const nanAtStep = options.nanAtStep ?? (envNan ? Number(envNan) : undefined);
+
+  // the checkpoint to resume from, if any
+  let ckpt: TrainCheckpoint | null = null;
+  if (options.loadDir !== undefined) {
+    if (!existsSync(options.loadDir) || !statSync(options.loadDir).isDirectory()) throw new Error(`--load_dir ${options.loadDir}: no such directory`);
+    const steps = checkpointSteps(options.loadDir);
+    if (steps.length === 0) throw new Error(`--load_dir ${options.loadDir}: no checkpoint (<step>.safetensors) in it`);
+    const step = options.setStep ?? steps[steps.length - 1];
+    if (!steps.includes(step)) throw new Error(`--set_step ${step}: no ${step}.safetensors in ${options.loadDir} (steps there: ${steps.join(', ')})`);
+    ckpt = await readCheckpoint(checkpointPath(options.loadDir, step));
+  }
+  const config = options.config ?? ckpt?.config;
+  if (!config) throw new Error('--config is required for a new run (a resumed run takes the checkpoint\'s)');
+  const settings: TrainingConfig | undefined = config.training;
+  if (!settings) throw new Error(`configuration ${config.name ?? ''}: no training block (batch_size, learning rates, loss weights)`.replace('  ', ' '));
+  const hd = isGramHD(config);
+  if (options.gramCkpt !== undefined && !hd) throw new Error('--gram_ckpt is for GRAM-HD configurations (it seeds their representation from a stage-one run)');
+  const seed = ckpt?.seed ?? options.seed ?? 0;
+  const startStep = ckpt?.step ?? 0;
+
+  // data first: a bad --data_dir fails before any GPU work
+  const layout = settings.dataset === 'AFHQCats' ? 'afhq' : 'ffhq';
+  const dataset = openDataset(options.dataDir, { imgSize: config.img_size, layout, warn: log });
+  mkdirSync(options.outputDir, { recursive: true });
+
+  const { generator, discriminator } = buildModels(config, seed);
+  const rng = new Random((seed + 0x9e3779b9) >>> 0);
+  let trainer: GramProcess | null = null;
+  const loader = createLoader(dataset, { batchSize: settings.batch_size, seed, startStep, workers: options.workers ?? 0, warn: log });
+  try {
+    if (ckpt) {
+      const where = checkpointPath(options.loadDir!, ckpt.step);
+      loadModule(generator, ckpt, 'G/', where);
+      loadModule(discriminator, ckpt, 'D/', where);
+    } else if (options.gramCkpt !== undefined) {
+      const rep = await stageOneRepresentation(options.gramCkpt, log);
+      const { missingKeys, unexpectedKeys } = (() => {
+        try {
+          return generator.representation.loadStateDict(rep, { strict: false });
+        } catch (e) {
+          throw new Error(`${options.gramCkpt}: ${(e as Error).message}`);
+        }
+      })();
+      const notFeature = missingKeys.filter((k) => !k.startsWith('rf_network.output_feature.'));
+      if (notFeature.length || unexpectedKeys.length) {
+        throw new Error(`${options.gramCkpt}: representation does not fit: missing ${notFeature.join(', ') || 'none'}; unexpected ${unexpectedKeys.join(', ') || 'none'}`);
+      }
+    }
+    trainer = hd
+      ? new GramHDProcess(generator as GramHDGenerator, discriminator as GramEncoderPatchDiscriminator, settings, { rng })
+      : new GramProcess(generator, discriminator, settings, { rng });
+    if (ckpt) {
+      const where = checkpointPath(options.loadDir!, ckpt.step);
+      const prefixes = ['ema/', 'ema2/'];
+      trainer.emas.forEach((ema, i) => loadInto(ema, ckpt!, prefixes[i] ?? `ema${i + 1}/`, where));
+      loadInto(trainer.optimizerG, ckpt, 'optG/', where);
+      loadInto(trainer.optimizerD, ckpt, 'optD/', where);
+      rng.setState(ckpt.rng);
+      log(`resumed from ${where} (step ${ckpt.step})`);
+    }
+
+    // snapshot latents: drawn once from the seed, outside the training stream
+    const gridSize = options.gridSize ?? 5;
+    const fixedZ = new Random((seed ^ 0x5eed5eed) >>> 0).normalArray(gridSize * gridSize * config.z_dim);
+    const logPath = join(options.outputDir, 'log.jsonl');
+    const records = truncateLog(logPath, startStep);
+    const saved: number[] = [];
+    const total = options.totalStep - startStep;
+    const progress = options.progress === false || total <= 0 ? null : new Progress(total, 'steps');
+    const runStart = performance.now();
+    let step = startStep;
+    const b = settings.batch_size;
+    const s = config.img_size;
+    while (step < options.totalStep) {
+      const t0 = performance.now();
+      const next = step + 1;
+      const batch = await loader.next();
+      const images = Tensor.fromData(batch.images, [b, 3, s, s]).keep();
+      const poses = Tensor.fromData(batch.poses, [b, 2]).keep();
+      let dLog: LossLog;
+      try {
+        dLog = await trainer.dStep(images, poses);
+      } finally {
+        images.dispose();
+        poses.dispose();
+      }
+      if (nanAtStep === next) dLog.Total = NaN;
+      for (const [term, v] of Object.entries(dLog)) if (!Number.isFinite(v)) throw new NonFiniteLossError(next, `D_${term}`, v);
+      const gLog = await trainer.gStep(b);
+      for (const [term, v] of Object.entries(gLog)) if (!Number.isFinite(v)) throw new NonFiniteLossError(next, `G_${term}`, v);
+      step = next;
+      const seconds = (performance.now() - t0) / 1000;
+      const record: Record<string, number> = { step };
+      for (const [k, v] of Object.entries(dLog)) record[`D_${k}`] = v;
+      for (const [k, v] of Object.entries(gLog)) record[`G_${k}`] = v;
+      record.steps_per_s = 1 / seconds;
+      record.seconds = (performance.now() - runStart) / 1000;
+      records.push(record);
+      appendFileSync(logPath, JSON.stringify(record) + '\n');
+      if (step % options.sampleInterval === 0) {
+        await snapshot(trainer, fixedZ, rng, options.outputDir, step, { grid: gridSize, averageCount: options.averageCount ?? 10000, batch: options.snapshotBatch ?? 5 });
+        await writeFileAtomic(join(options.outputDir, 'losses.svg'), new TextEncoder().encode(lossCurvesSvg(records)));
+      }
+      if (step % options.saveInterval === 0 || step === options.totalStep) {
+        await saveCheckpoint(options.outputDir, step, seed, trainer, config, rng);
+        saved.push(step);
+      }
+      progress?.tick();
+    }
+    const elapsed = (performance.now() - runStart) / 1000;
+    return { step, saved, stepsPerSecond: elapsed > 0 ? (step - startStep) / elapsed : 0 };
+  } finally {
+    await loader.close();
+    trainer?.dispose();
+    generator.dispose();
+    for (const t of discriminator.stateDict().values()) t.dispose();
+  }
+}
