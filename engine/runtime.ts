@@ -16,6 +16,8 @@ const MAX_DISPATCHES_PER_SUBMIT = 512;
 const UNIFORM_ARENA_BYTES = 1 << 18;
 
 const pipelines = new Map<string, GPUComputePipeline>();
+/** getBindGroupLayout makes a new object on every call in Dawn; one per pipeline is enough. */
+const layouts = new WeakMap<GPUComputePipeline, GPUBindGroupLayout>();
 let encoder: GPUCommandEncoder | null = null;
 let pass: GPUComputePassEncoder | null = null;
 let dispatches = 0;
@@ -98,7 +100,9 @@ export function dispatch(kernel: Kernel, buffers: GPUBuffer[], uniforms: ArrayBu
   }
   const first = uniforms ? 1 : 0;
   buffers.forEach((buffer, i) => entries.push({ binding: first + i, resource: { buffer } }));
-  const bindGroup = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+  let layout = layouts.get(pipeline);
+  if (!layout) layouts.set(pipeline, (layout = pipeline.getBindGroupLayout(0)));
+  const bindGroup = device.createBindGroup({ layout, entries });
   pass ??= beginPass(enc);
   pass.setPipeline(pipeline);
   pass.setBindGroup(0, bindGroup);
