@@ -2,7 +2,7 @@
 // per output: relative error against the float64 truth, the error allowed, pass or FAIL. Exits
 // non-zero when any output fails or a requested case cannot be run.
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { destroyDevice } from '../../engine/index.ts';
 import { parseSafetensors } from '../../engine/io/safetensors.ts';
@@ -14,6 +14,22 @@ import type { ManifestCase, VerifyRow } from '../verify/compare.ts';
 interface VerifyArgs {
   golden: string;
   case?: string[];
+}
+
+interface LocatedCase {
+  entry: ManifestCase;
+  /** The folder holding the case's manifest and safetensors file. */
+  dir: string;
+}
+
+/** The cases of DIR/manifest.json and, when present, of the evaluation cases in DIR/eval/. */
+async function readManifests(dir: string): Promise<Map<string, LocatedCase>> {
+  const cases = new Map<string, LocatedCase>();
+  for (const folder of [dir, join(dir, 'eval')]) {
+    if (folder !== dir && !existsSync(join(folder, 'manifest.json'))) continue;
+    for (const [name, entry] of await readManifest(folder)) if (!cases.has(name)) cases.set(name, { entry, dir: folder });
+  }
+  return cases;
 }
 
 /** The case entries of manifest.json (its other keys, seed, torch version and format, are notes). */
@@ -33,11 +49,11 @@ async function readManifest(dir: string): Promise<Map<string, ManifestCase>> {
 }
 
 /** The cases to run: the requested ones, each checked, or every supported case the manifest has. */
-function selectCases(requested: string[] | undefined, manifest: Map<string, ManifestCase>, manifestPath: string): string[] {
+function selectCases(requested: string[] | undefined, manifest: Map<string, LocatedCase>, manifestPath: string): string[] {
   if (!requested?.length) {
     // by default, every supported case whose file is there (a folder may hold only some cases)
     const supported = [...verifyCases.keys()].filter((name) => manifest.has(name));
-    const missing = supported.filter((name) => !existsSync(join(dirname(manifestPath), `${name}.safetensors`)));
+    const missing = supported.filter((name) => !existsSync(join(manifest.get(name)!.dir, `${name}.safetensors`)));
     for (const name of missing) console.error(`skipping case ${name}: no ${name}.safetensors next to ${manifestPath}`);
     return supported.filter((name) => !missing.includes(name));
   }
@@ -59,15 +75,16 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
     .option('golden', { type: 'string', demandOption: true, describe: 'folder with manifest.json and <case>.safetensors files' })
     .option('case', { type: 'string', array: true, describe: 'case to run (repeatable); default: every supported case' }),
   handler: async ({ golden, case: requested }) => {
-    const manifest = await readManifest(golden);
+    const manifest = await readManifests(golden);
     const names = selectCases(requested, manifest, join(golden, 'manifest.json'));
     await initNodeDevice();
     const results: { name: string; rows: VerifyRow[] }[] = [];
     try {
       for (const name of names) {
-        const file = join(golden, `${name}.safetensors`);
+        const { entry, dir } = manifest.get(name)!;
+        const file = join(dir, `${name}.safetensors`);
         const { tensors } = parseSafetensors(await readFileBytes(file), file);
-        results.push({ name, rows: await verifyCases.get(name)!({ name, file, entry: manifest.get(name)!, tensors }) });
+        results.push({ name, rows: await verifyCases.get(name)!({ name, file, entry, tensors }) });
       }
     } finally {
       destroyDevice();

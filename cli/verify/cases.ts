@@ -1,6 +1,7 @@
 // The golden cases `gramhd verify` can run, by their name in manifest.json.
 import type { CaseRunner } from './compare.ts';
 import { discCase } from './disc-case.ts';
+import { evalCases } from './eval-cases.ts';
 import { gramCase } from './gram-case.ts';
 import { gramhdCase } from './gramhd-case.ts';
 import { opsCase } from './ops-case.ts';
@@ -13,4 +14,5 @@ export const verifyCases: ReadonlyMap<string, CaseRunner> = new Map([
   ['gramhd_small', gramhdCase],
   ['train_gram', trainCase],
   ['train_gramhd', trainCase],
+  ...evalCases,
 ]);

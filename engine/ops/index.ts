@@ -13,3 +13,4 @@ export * from './pad.ts';
 export * from './conv.ts';
 export * from './pool.ts';
 export * from './resample.ts';
+export * from './pool-padded.ts';
