@@ -13,7 +13,7 @@ import { writeFileAtomic } from '../files.ts';
 import { depthToRgb8, encodePng, imageToRgb8, tileGrid, type Rgb8 } from '../image-io.ts';
 import { initNodeDevice } from '../node-gpu.ts';
 import { Progress } from '../progress.ts';
-import { TorchGenerator } from '../torch-random.ts';
+import { TorchGenerator } from '../../model/torch-random.ts';
 
 export const RENDER_TYPES = ['multiview1x3', 'multiview3x7', 'video', 'rand'] as const;
 export type RenderType = (typeof RENDER_TYPES)[number];
@@ -65,7 +65,7 @@ export function fixedViews(type: Exclude<RenderType, 'rand'>): { poses: [number,
 }
 
 /** The reference's random camera for `rand`: sample_camera_positions, yaw (theta) drawn first. */
-function randomPose(config: GeneratorConfig, g: TorchGenerator): [number, number] {
+export function randomPose(config: GeneratorConfig, g: TorchGenerator): [number, number] {
   const f = Math.fround;
   const { sample_dist: dist, h_mean, h_stddev, v_mean, v_stddev } = config.pose;
   if (dist === 'gaussian') {

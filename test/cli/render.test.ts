@@ -15,7 +15,7 @@ import { configMetadata } from '../../cli/commands/convert.ts';
 import { configByName } from '../../model/config.ts';
 import { parseSeeds } from '../../cli/commands/render.ts';
 import { decodePng, imageToRgb8, toByte, type Rgb8 } from '../../cli/image-io.ts';
-import { TorchGenerator } from '../../cli/torch-random.ts';
+import { TorchGenerator } from '../../model/torch-random.ts';
 import { goldenDir, repoRoot } from '../helpers/golden.ts';
 
 void gpu;

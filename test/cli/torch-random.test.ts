@@ -1,11 +1,11 @@
-// cli/torch-random.ts against PyTorch itself: the reference values in torch-random.reference.json
+// model/torch-random.ts against PyTorch itself: the reference values in torch-random.reference.json
 // were written by torch 1.13.1 (Debian's python3-torch, CPU generator, x86-64 with AVX2) with
 // torch.manual_seed(seed) then torch.randn / torch.rand. torch's AVX2 Box-Muller uses its own
 // float log/sincos, so values may differ in the last bit or two; the stream position never may.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
-import { TorchGenerator } from '../../cli/torch-random.ts';
+import { TorchGenerator } from '../../model/torch-random.ts';
 
 const reference = JSON.parse(readFileSync(new URL('./torch-random.reference.json', import.meta.url), 'utf8')) as {
   randn_1x256: Record<string, number[]>;
