@@ -1,7 +1,8 @@
 // Loading a generator for inference: the authors' torch.save'd state_dict (.pt, with --config) or our
 // safetensors, whose metadata `config` holds the configuration as JSON (or a configuration name).
 // Our checkpoints may carry the truncation averages under avg_frequencies, avg_phase_shifts (and
-// avg_style for GRAM-HD); they are not module state.
+// avg_style for GRAM-HD); they are not module state. A `gramhd train` checkpoint (G/-prefixed keys)
+// renders its first EMA's weights.
 import { existsSync, readFileSync } from 'node:fs';
 import { noGrad, Tensor } from '../engine/index.ts';
 import { toFloat32, type HostTensor } from '../engine/io/host-tensor.ts';
@@ -12,6 +13,7 @@ import type { Camera } from '../model/camera.ts';
 import { configByName, CONFIG_NAMES, isGramHD, parseConfig, type GeneratorConfig } from '../model/config.ts';
 import { GramGenerator } from '../model/gram.ts';
 import { GramHDGenerator } from '../model/gramhd.ts';
+import { freezeRepresentation } from '../train/gramhd-process.ts';
 import { readFileBytes } from './files.ts';
 
 /** What the render command needs of a generator; GRAM and GRAM-HD plug in through small adapters. */
@@ -78,6 +80,29 @@ class GramHDAdapter implements Renderable {
 }
 
 /**
+ * The first EMA's shadows of a training checkpoint under the generator's keys: shadow_params.<i> is
+ * the i-th parameter that required gradients during training (all of GRAM's; GRAM-HD's feature heads
+ * and SR networks, its representation being frozen otherwise), in parameters() order.
+ */
+function emaWeights(generator: GramGenerator | GramHDGenerator, shadows: Map<number, HostTensor>, path: string): Map<string, StateValue> {
+  const named = generator.namedParameters();
+  const flags = named.map(([, p]) => p.requiresGrad);
+  if (generator instanceof GramHDGenerator) freezeRepresentation(generator);
+  const trainable = named.filter(([, p]) => p.requiresGrad);
+  named.forEach(([, p], i) => { p.requiresGrad = flags[i]; });
+  if (shadows.size !== trainable.length || trainable.some((_, i) => !shadows.has(i))) {
+    throw new Error(`${path}: training checkpoint has ${shadows.size} ema/shadow_params for the generator's ${trainable.length} trained parameters`);
+  }
+  const out = new Map<string, StateValue>();
+  trainable.forEach(([key, p], i) => {
+    const t = shadows.get(i)!;
+    if (t.shape.join(',') !== p.shape.join(',')) throw new Error(`${path}: ema/shadow_params.${i} [${t.shape.join(',')}] does not fit ${key} [${p.shape.join(',')}]`);
+    out.set(key, { shape: t.shape, data: toFloat32(t, `${path}: ema/shadow_params.${i}`) });
+  });
+  return out;
+}
+
+/**
  * Reads `path` (.pt or .safetensors) and builds the generator on the engine's device. `config`
  * (name, JSON or .json file) is required for .pt files and overrides a safetensors file's metadata.
  * Every failure is one line naming the file.
@@ -97,6 +122,19 @@ export async function loadGenerator(path: string, config?: string): Promise<Load
     if (config === undefined) throw new Error(`${path}: a torch checkpoint carries no configuration; name one with --config`);
     resolved = resolveConfig(config, '--config');
     tensors = parseTorchPt(bytes, path);
+  }
+  // a `gramhd train` checkpoint (G/, D/, ema/, ema2/, optG/, optD/): the generator with its first
+  // EMA's shadows in place of the trainable weights (the EMA generator is the one to render)
+  let emaShadows: Map<number, HostTensor> | null = null;
+  if ([...tensors.keys()].some((k) => k.startsWith('G/'))) {
+    const generatorTensors = new Map<string, HostTensor>();
+    emaShadows = new Map();
+    for (const [key, t] of tensors) {
+      if (key.startsWith('G/')) generatorTensors.set(key.slice(2), t);
+      const m = /^ema\/shadow_params\.(\d+)$/.exec(key);
+      if (m) emaShadows.set(Number(m[1]), t);
+    }
+    tensors = generatorTensors;
   }
   const state = new Map<string, StateValue>();
   const averages = new Map<string, { shape: number[]; data: Float32Array }>();
@@ -120,6 +158,14 @@ export async function loadGenerator(path: string, config?: string): Promise<Load
   if (problems.length) {
     generator.dispose();
     throw new Error(`${path}: does not fit ${what}: ${problems.join('; ')}`);
+  }
+  if (emaShadows) {
+    try {
+      for (const [key, value] of emaWeights(generator, emaShadows, path)) state.set(key, value);
+    } catch (error) {
+      generator.dispose();
+      throw error;
+    }
   }
   try {
     generator.loadStateDict(state);

@@ -42,7 +42,18 @@ export interface RenderOptions {
   intermediates?: boolean;
   /** Rays rendered per pass; default: as many as keep every intermediate within one storage binding. */
   chunkRays?: number;
+  /** Wraps each stage of the forward (see GRAM_STAGES; the per-ray ones once per chunk of rays) so
+   * a profiler can time it (cli/bench/model.ts); default: runs it, adding no synchronisation. */
+  profile?: StageProfiler;
 }
+
+/** Runs one named stage of a generator's forward; must return fn's result. */
+export type StageProfiler = <T>(stage: string, fn: () => T) => T;
+
+/** GRAM's forward stages, in order, as passed to RenderOptions.profile. */
+export const GRAM_STAGES = ['mapping', 'sample network + intersection', 'radiance', 'compositing'] as const;
+
+const runStage: StageProfiler = (_stage, fn) => fn();
 
 export interface GramIntermediates {
   /** [B, R, S, 3] world-space sample points, R = H*W rays row-major. */
@@ -107,6 +118,7 @@ export function renderManifolds(representation: GramRepresentation, codes: FilmC
   const depths = upload(linspace(camera.ray_start, camera.ray_end, s), [s, 1]);
   const levels = upload(manifoldLevels(renderer), [m - 1]);
   const keep = options.intermediates ?? false;
+  const profile = options.profile ?? runStage;
 
   const elements = cameras.map((cam, b) => {
     const world = worldRays(cam, size, size, camera.fov);
@@ -124,14 +136,17 @@ export function renderManifolds(representation: GramRepresentation, codes: FilmC
         levels,
         lockViewDependence: options.lockViewDependence ?? false,
         keep,
+        profile,
       })));
     }
     return joinChunks(chunks);
   });
   const all = (key: keyof RayChunk) => ops.concat(elements.map((e) => e[key]!), 0);
   const b = cameras.length;
-  const image = ops.sub(ops.mul(ops.permute(ops.reshape(all('rgb'), [b, size, size, 3]), [0, 3, 1, 2]), 2), 1);
-  const depth = ops.reshape(all('depth'), [b, size, size, 1]);
+  const [image, depth] = profile('compositing', () => [
+    ops.sub(ops.mul(ops.permute(ops.reshape(all('rgb'), [b, size, size, 3]), [0, 3, 1, 2]), 2), 1),
+    ops.reshape(all('depth'), [b, size, size, 1]),
+  ]);
   if (!keep) return { image, depth };
   return {
     image,
@@ -169,28 +184,35 @@ interface RayInputs {
   levels: Tensor;
   lockViewDependence: boolean;
   keep: boolean;
+  profile: StageProfiler;
 }
 
 /** GRAM's rendering of n rays of one camera. */
 function renderRays(representation: GramRepresentation, codes: FilmCodes, input: RayInputs): RayChunk {
-  const { origin, directions, background, depths, levels } = input;
+  const { origin, directions, background, depths, levels, profile } = input;
   const n = directions.shape[1];
   const m = levels.size + 1;
-  // [1, n, S, 3]: no jitter, in training either (the reference hard-codes it off)
-  const samplePoints = ops.add(ops.reshape(origin, [1, 1, 1, 3]), ops.mul(directions, depths));
-  const scalarField = step(() => representation.sample_network.forward(samplePoints));
-  const hits = step(() => intersectManifolds(samplePoints, scalarField, levels));
-  const points = ops.concat([hits.points, background], 2);
-  const isValid = ops.concat([hits.isValid, ops.ones([1, n, 1, 1])], 2);
-  const distances = noGrad(() => distancesFrom(points, origin));
-  const viewDirections = input.lockViewDependence
-    ? ops.mul(ops.ones([1, n, m, 3]), Tensor.fromData([0, 0, -1], [3]))
-    : ops.expand(directions, [1, n, m, 3]);
-  const { rgbSigma } = representation.rf_network.forward(ops.reshape(points, [1, n * m, 3]), ops.reshape(viewDirections, [1, n * m, 3]), codes);
-  const { rgb, depth } = step(() => {
+  const { samplePoints, scalarField, hits } = profile('sample network + intersection', () => {
+    // [1, n, S, 3]: no jitter, in training either (the reference hard-codes it off)
+    const samplePoints = ops.add(ops.reshape(origin, [1, 1, 1, 3]), ops.mul(directions, depths));
+    const scalarField = step(() => representation.sample_network.forward(samplePoints));
+    const hits = step(() => intersectManifolds(samplePoints, scalarField, levels));
+    return { samplePoints, scalarField, hits };
+  });
+  const { rgbSigma, distances, isValid } = profile('radiance', () => {
+    const points = ops.concat([hits.points, background], 2);
+    const isValid = ops.concat([hits.isValid, ops.ones([1, n, 1, 1])], 2);
+    const distances = noGrad(() => distancesFrom(points, origin));
+    const viewDirections = input.lockViewDependence
+      ? ops.mul(ops.ones([1, n, m, 3]), Tensor.fromData([0, 0, -1], [3]))
+      : ops.expand(directions, [1, n, m, 3]);
+    const { rgbSigma } = representation.rf_network.forward(ops.reshape(points, [1, n * m, 3]), ops.reshape(viewDirections, [1, n * m, 3]), codes);
+    return { rgbSigma, distances, isValid };
+  });
+  const { rgb, depth } = profile('compositing', () => step(() => {
     const { rgb, depth } = compositeManifolds(ops.reshape(rgbSigma, [1, n, m, 4]), distances, isValid);
     return { rgb, depth };
-  });
+  }));
   if (!input.keep) return { rgb, depth };
   return { rgb, depth, samplePoints, scalarField, intersections: hits.points, isValid: hits.isValid, radiance: rgbSigma };
 }
@@ -261,7 +283,7 @@ export class GramGenerator extends Module {
     if (z.rank !== 2 || z.shape[0] !== cameras.length) {
       throw new Error(`GramGenerator: z [${z.shape.join(', ')}] must be [B, ${this.config.z_dim}] with one camera per element (${cameras.length} given)`);
     }
-    const { raw, used } = this.codes(z, options.truncationPsi ?? 1);
+    const { raw, used } = (options.profile ?? runStage)('mapping', () => this.codes(z, options.truncationPsi ?? 1));
     const out = renderManifolds(this.representation, used, cameras, { camera: this.config.camera, renderer: this.config.renderer, imgSize: this.config.img_size }, options);
     return { ...out, ...raw };
   }

@@ -8,7 +8,7 @@ import { defaultRandom, type Random } from '../engine/nn/random.ts';
 import { BACKGROUND_PLANE_Z, linspace, planeIntersections, worldRays, type Camera } from './camera.ts';
 import { alphaComposite, MANIFOLD_DELTA, sortByDistance } from './composite.ts';
 import { isGramHD, type GeneratorConfig, type GramHDConfig } from './config.ts';
-import { GramGenerator, renderManifolds } from './gram.ts';
+import { GRAM_STAGES, GramGenerator, renderManifolds, type StageProfiler } from './gram.ts';
 import { intersectManifolds, manifoldLevels } from './intersection.ts';
 import type { FilmCodes } from './mapping.ts';
 import { release, step } from './scope.ts';
@@ -28,7 +28,20 @@ export interface GramHDRenderOptions {
   chunkPixels?: number;
   /** Manifold images per StyleRRDBNet pass (the output of one pass stays one tensor). */
   chunkManifolds?: number;
+  /** Wraps each stage of the forward (see GRAMHD_STAGES) so a profiler can time it
+   * (cli/bench/model.ts); default: runs it, adding no synchronisation. */
+  profile?: StageProfiler;
 }
+
+/** GRAM-HD's forward stages, in order, as passed to GramHDRenderOptions.profile: GRAM's (the
+ * low-res render) then the super-resolution ones. */
+export const GRAMHD_STAGES = [
+  ...GRAM_STAGES,
+  'gridding + feature radiance',
+  'SR (StyleRRDBNet)',
+  'SR background (RRDBNet)',
+  'high-res sampling + compositing',
+] as const;
 
 export interface GramHDIntermediates {
   /** [B*L, 4 + feature_dim, HL, HL] the StyleRRDBNet input, manifolds of element 0 first. */
@@ -174,69 +187,78 @@ export class GramHDGenerator extends GramGenerator {
     const l = config.renderer.num_manifolds - 1;
     const lock = options.lockViewDependence ?? false;
     const keep = options.intermediates ?? false;
-    const { raw, used } = this.codes(z, psi);
-    const style = this.super_resolution.mapping_network.forward(z);
-    const usedStyle = this.truncatedStyle(style, psi);
+    const profile = options.profile ?? ((_stage, fn) => fn());
+    const { raw, used, style, usedStyle } = profile('mapping', () => {
+      const { raw, used } = this.codes(z, psi);
+      const style = this.super_resolution.mapping_network.forward(z);
+      return { raw, used, style, usedStyle: this.truncatedStyle(style, psi) };
+    });
 
     // 1. the low-res render, with the geometry the high-res pass reuses
     const lr = noGrad(() => renderManifolds(this.representation, used, cameras,
       { camera: config.camera, renderer: config.renderer, imgSize: hl },
-      { lockViewDependence: lock, intermediates: true, chunkRays: options.chunkRays }));
+      { lockViewDependence: lock, intermediates: true, chunkRays: options.chunkRays, profile }));
     const lrSteps = lr.intermediates!;
 
     // 2-3. gridding and radiance at the grid points
-    const grid = noGrad(() => this.gridManifolds(options.chunkRays));
-    const gridded = cameras.map((camera, e) => this.griddedImages(grid, camera, {
-      frequencies: ops.narrow(used.frequencies, 0, e, 1),
-      phase_shifts: ops.narrow(used.phase_shifts, 0, e, 1),
-    }, lock, options.chunkRays));
-    const lrFeatures = ops.concat(gridded.map((g) => g.manifolds), 0);
-    const srBgIn = ops.concat(gridded.map((g) => g.background), 0);
+    const { lrFeatures, srBgIn } = profile('gridding + feature radiance', () => {
+      const grid = noGrad(() => this.gridManifolds(options.chunkRays));
+      const gridded = cameras.map((camera, e) => this.griddedImages(grid, camera, {
+        frequencies: ops.narrow(used.frequencies, 0, e, 1),
+        phase_shifts: ops.narrow(used.phase_shifts, 0, e, 1),
+      }, lock, options.chunkRays));
+      return { lrFeatures: ops.concat(gridded.map((g) => g.manifolds), 0), srBgIn: ops.concat(gridded.map((g) => g.background), 0) };
+    });
 
     // 4. StyleRRDBNet per element, in passes whose output fits one buffer
     const perPass = Math.max(1, Math.min(l, options.chunkManifolds ?? Math.floor(maxTensorValues() / (4 * h * h))));
-    const rawParts: Tensor[][] = cameras.map((_, e) => {
-      const parts: Tensor[] = [];
-      for (let start = 0; start < l; start += perPass) {
-        const count = Math.min(perPass, l - start);
-        parts.push(this.super_resolution.forwardWithStyle(ops.narrow(lrFeatures, 0, e * l + start, count), ops.narrow(usedStyle, 0, e, 1)));
-      }
-      return parts;
+    const { rawParts, textures } = profile('SR (StyleRRDBNet)', () => {
+      const rawParts: Tensor[][] = cameras.map((_, e) => {
+        const parts: Tensor[] = [];
+        for (let start = 0; start < l; start += perPass) {
+          const count = Math.min(perPass, l - start);
+          parts.push(this.super_resolution.forwardWithStyle(ops.narrow(lrFeatures, 0, e * l + start, count), ops.narrow(usedStyle, 0, e, 1)));
+        }
+        return parts;
+      });
+      const textures = rawParts.map((parts) => parts.map(withAlphaSigmoid));
+      if (!keep) release(...rawParts.flat());
+      return { rawParts, textures };
     });
-    const textures = rawParts.map((parts) => parts.map(withAlphaSigmoid));
-    if (!keep) release(...rawParts.flat());
 
     // 5. RRDBNet on the background plane; its texture's alpha is 0 (compositing forces it to 1)
-    const srBgOut = this.super_resolution_bg.forward(srBgIn);
+    const srBgOut = profile('SR background (RRDBNet)', () => this.super_resolution_bg.forward(srBgIn));
 
-    // 6. high-res rendering, per element and band of rows
-    const images: Tensor[] = [];
-    const depths: Tensor[] = [];
-    cameras.forEach((camera, e) => {
-      const geometry = noGrad(() => lowResGeometry(lrSteps.intersections, lrSteps.isValid, camera, e, hl, config.camera.fov));
-      const out = this.renderHighRes(geometry, textures[e], ops.narrow(srBgOut, 0, e, 1), camera, options.chunkPixels);
-      images.push(out.rgb);
-      depths.push(out.depth);
+    // 6-7. high-res rendering, per element and band of rows; textures and intermediates
+    return profile('high-res sampling + compositing', () => {
+      const images: Tensor[] = [];
+      const depths: Tensor[] = [];
+      cameras.forEach((camera, e) => {
+        const geometry = noGrad(() => lowResGeometry(lrSteps.intersections, lrSteps.isValid, camera, e, hl, config.camera.fov));
+        const out = this.renderHighRes(geometry, textures[e], ops.narrow(srBgOut, 0, e, 1), camera, options.chunkPixels);
+        images.push(out.rgb);
+        depths.push(out.depth);
+      });
+      const image = ops.sub(ops.mul(ops.permute(ops.reshape(ops.concat(images, 0), [b, h, h, 3]), [0, 3, 1, 2]), 2), 1);
+      const depth = ops.reshape(ops.concat(depths, 0), [b, h, h, 1]);
+
+      // 7. textures and intermediates
+      // per element: its L manifolds, then its background (the golden vectors render each element
+      // alone; for B = 1, as in all GRAM-HD training and inference, this is the reference's order)
+      const hrBg = ops.concat([srBgOut, ops.zeros([b, 1, h, h])], 1);
+      const hrRgbaParts = textures.flatMap((parts, e) => [...parts, ops.narrow(hrBg, 0, e, 1)]);
+      const fits = (n: number, size: number) => n * 4 * size * size <= maxTensorValues();
+      const hrRgba = fits(b * (l + 1), h) ? ops.concat(hrRgbaParts, 0) : null;
+      const lrBg = ops.concat([srBgIn, ops.zeros([b, 1, hl, hl])], 1);
+      const lrRgba = ops.concat(cameras.flatMap((_, e) => [ops.narrow(lrFeatures, 0, e * l, l), ops.narrow(lrBg, 0, e, 1)]).map((t) => ops.narrow(t, 1, 0, 4)), 0);
+      const result: GramHDOutput = {
+        image, depth, lrImage: lr.image, lrDepth: lr.depth, hrRgba, hrRgbaParts, lrRgba, style, ...raw,
+      };
+      if (keep) {
+        result.superResolution = { lrFeatures, srOut: fits(b * l, h) ? ops.concat(rawParts.flat(), 0) : null, srBgIn, srBgOut };
+      }
+      return result;
     });
-    const image = ops.sub(ops.mul(ops.permute(ops.reshape(ops.concat(images, 0), [b, h, h, 3]), [0, 3, 1, 2]), 2), 1);
-    const depth = ops.reshape(ops.concat(depths, 0), [b, h, h, 1]);
-
-    // 7. textures and intermediates
-    // per element: its L manifolds, then its background (the golden vectors render each element
-    // alone; for B = 1, as in all GRAM-HD training and inference, this is the reference's order)
-    const hrBg = ops.concat([srBgOut, ops.zeros([b, 1, h, h])], 1);
-    const hrRgbaParts = textures.flatMap((parts, e) => [...parts, ops.narrow(hrBg, 0, e, 1)]);
-    const fits = (n: number, size: number) => n * 4 * size * size <= maxTensorValues();
-    const hrRgba = fits(b * (l + 1), h) ? ops.concat(hrRgbaParts, 0) : null;
-    const lrBg = ops.concat([srBgIn, ops.zeros([b, 1, hl, hl])], 1);
-    const lrRgba = ops.concat(cameras.flatMap((_, e) => [ops.narrow(lrFeatures, 0, e * l, l), ops.narrow(lrBg, 0, e, 1)]).map((t) => ops.narrow(t, 1, 0, 4)), 0);
-    const result: GramHDOutput = {
-      image, depth, lrImage: lr.image, lrDepth: lr.depth, hrRgba, hrRgbaParts, lrRgba, style, ...raw,
-    };
-    if (keep) {
-      result.superResolution = { lrFeatures, srOut: fits(b * l, h) ? ops.concat(rawParts.flat(), 0) : null, srBgIn, srBgOut };
-    }
-    return result;
   }
 
   /** The SR style lerped towards avg_style when psi < 1. */

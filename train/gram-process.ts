@@ -10,7 +10,7 @@ import type { TrainingConfig } from '../model/config.ts';
 import type { DiscriminatorOutput, GramEncoderDiscriminator } from '../model/discriminator/gram-encoder.ts';
 import { r1Gradient } from '../model/discriminator/r1.ts';
 import type { GramGenerator } from '../model/gram.ts';
-import { dLogistic, gNonSaturating, poseLoss, r1Penalty } from './losses.ts';
+import { dLogistic, dLogisticTerms, gNonSaturating, poseLoss, r1Penalty } from './losses.ts';
 
 /** The settings a process reads, under the configuration's keys (TrainingConfig). */
 export type ProcessSettings = Pick<TrainingConfig,
@@ -139,7 +139,8 @@ export class GramProcess {
    * One discriminator step on real images [B, C, H, W] (the first 3 channels are used) with their
    * dataset poses [B, 2]: fakes without gradient from `latents` (or fresh ones), one D(real) forward
    * for both R1 and the loss, zero_grad, backward, clip, Adam. Returns Total, Main, R1, Pos (and
-   * Patch with a patch head).
+   * Patch with a patch head), and Real = softplus(-D(real)).mean and Fake = softplus(D(fake)).mean,
+   * the two halves of Main (logged as D_Real, D_Fake).
    */
   async dStep(realImages: Tensor, realPoses: Tensor, latents?: StepLatents): Promise<LossLog> {
     const s = this.settings;
@@ -161,8 +162,10 @@ export class GramProcess {
       const judgedFake: JudgedImages = this.discriminator.forward(fakes);
       let pos = ops.mul(poseLoss(judgedFake.position, cameraPoses(cameras)), s.pos_lambda);
       if (s.real_pos_lambda > 0) pos = ops.add(pos, ops.mul(poseLoss(judgedReal.position, realPoses), s.real_pos_lambda));
-      const main = dLogistic(judgedReal.prediction, judgedFake.prediction);
-      const out: Record<string, Tensor> = { Main: main, R1: r1, Pos: pos };
+      const logistic = dLogisticTerms(judgedReal.prediction, judgedFake.prediction);
+      const main = logistic.total;
+      // D_Real + D_Fake = Main (logged apart to show the two halves separating)
+      const out: Record<string, Tensor> = { Main: main, Real: logistic.real, Fake: logistic.fake, R1: r1, Pos: pos };
       let total = ops.add(ops.add(main, r1), pos);
       if (usePatch) {
         out.Patch = ops.mul(dLogistic(judgedReal.patch!, judgedFake.patch!), s.patch_lambda);

@@ -27,6 +27,9 @@ import { resolveConfig } from '../cli/checkpoint.ts';
 import { readFileBytes, writeFileAtomic } from '../cli/files.ts';
 import { encodePng, tileGrid, toByte, type Rgb8 } from '../cli/image-io.ts';
 import { Progress } from '../cli/progress.ts';
+import { FEATURE_DIM, generatedFeatures, readFeatureCache } from '../cli/eval-features.ts';
+import { fidFromFeatures } from '../model/fid.ts';
+import { InceptionV3 } from '../model/inception.ts';
 import { openDataset } from './dataset.ts';
 import { createLoader } from './loader.ts';
 import { GramProcess, type LossLog } from './gram-process.ts';
@@ -63,6 +66,10 @@ export interface TrainOptions {
   log?: (message: string) => void;
   /** Test hook: step whose D loss reads as NaN (default: env GRAMHD_TEST_NAN_AT_STEP). */
   nanAtStep?: number;
+  /** Every `interval` steps: FID of `samples` EMA samples (seeds 0..samples-1 drawn as `gramhd
+   * render --type rand` draws them, untruncated) against the first `samples` features of the
+   * `realCache` feature cache (from `gramhd eval`), logged as FID in log.jsonl. */
+  evaluation?: { interval: number; samples: number; realCache: string; inceptionWeights: string; batch?: number };
 }
 
 export interface TrainResult {
@@ -333,6 +340,28 @@ async function snapshot(process: GramProcess, fixedZ: Float32Array, rng: Random,
   }
 }
 
+/**
+ * FID of `samples` images of the first EMA's weights (swapped in, then the live weights restored),
+ * generated untruncated by the `gramhd eval generate` code, against `real` [samples, 2048].
+ */
+async function emaFid(process: GramProcess, net: InceptionV3, real: Float32Array, samples: number, batch: number): Promise<number> {
+  const generator = process.generator;
+  const trainable = generator.parameters().filter((p) => p.requiresGrad);
+  const backup = noGrad(() => trainable.map((p) => ops.clone(p).keep()));
+  try {
+    process.emas[0]?.copyTo(generator);
+    const fake = await generatedFeatures(net, {
+      config: generator.config,
+      computeAverage: (z) => { generator.computeTruncationAverage(z); },
+      render: (z, cameras, options) => generator.forward(z, cameras, options),
+    }, { seeds: Array.from({ length: samples }, (_, k) => k), truncation: 1, perSeedAverage: false, batch });
+    return fidFromFeatures({ data: real, n: samples, d: FEATURE_DIM }, { data: fake, n: samples, d: FEATURE_DIM });
+  } finally {
+    trainable.forEach((p, i) => assign(p, backup[i]));
+    for (const b of backup) b.dispose();
+  }
+}
+
 // ------------------------------------------------------------------ loss curves
 
 const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
@@ -458,6 +487,11 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   checkInterval('--total_step', options.totalStep);
   checkInterval('--sample_interval', options.sampleInterval);
   checkInterval('--save_interval', options.saveInterval);
+  const evaluation = options.evaluation;
+  if (evaluation) {
+    checkInterval('--eval_interval', evaluation.interval);
+    if (!Number.isInteger(evaluation.samples) || evaluation.samples < 2) throw new Error(`--eval_samples must be an integer >= 2, got ${evaluation.samples}`);
+  }
   const envNan = process.env.GRAMHD_TEST_NAN_AT_STEP;
   const nanAtStep = options.nanAtStep ?? (envNan ? Number(envNan) : undefined);
 
@@ -488,6 +522,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const { generator, discriminator } = buildModels(config, seed);
   const rng = new Random((seed + 0x9e3779b9) >>> 0);
   let trainer: GramProcess | null = null;
+  let inception: InceptionV3 | null = null;
   const loader = createLoader(dataset, { batchSize: settings.batch_size, seed, startStep, workers: options.workers ?? 0, warn: log });
   try {
     if (ckpt) {
@@ -519,6 +554,13 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       loadInto(trainer.optimizerD, ckpt, 'optD/', where);
       rng.setState(ckpt.rng);
       log(`resumed from ${where} (step ${ckpt.step})`);
+    }
+
+    // FID evaluation: the real features and the extractor, loaded once
+    let realFeatures: Float32Array | null = null;
+    if (evaluation) {
+      realFeatures = await readFeatureCache(evaluation.realCache, evaluation.samples);
+      inception = InceptionV3.fromTorchPt(await readFileBytes(evaluation.inceptionWeights), evaluation.inceptionWeights);
     }
 
     // snapshot latents: drawn once from the seed, outside the training stream
@@ -557,6 +599,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       for (const [k, v] of Object.entries(gLog)) record[`G_${k}`] = v;
       record.steps_per_s = 1 / seconds;
       record.seconds = (performance.now() - runStart) / 1000;
+      if (evaluation && inception && realFeatures && step % evaluation.interval === 0) {
+        record.FID = await emaFid(trainer, inception, realFeatures, evaluation.samples, evaluation.batch ?? options.snapshotBatch ?? 5);
+        log(`step ${step}: FID ${record.FID.toFixed(4)} (${evaluation.samples} EMA samples)`);
+      }
       records.push(record);
       appendFileSync(logPath, JSON.stringify(record) + '\n');
       if (step % options.sampleInterval === 0) {
@@ -573,6 +619,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     return { step, saved, stepsPerSecond: elapsed > 0 ? (step - startStep) / elapsed : 0 };
   } finally {
     await loader.close();
+    inception?.dispose();
     trainer?.dispose();
     generator.dispose();
     for (const t of discriminator.stateDict().values()) t.dispose();

@@ -5,7 +5,15 @@ import { ops, type Tensor } from '../engine/index.ts';
 /** Discriminator logistic loss: softplus(D(fake)).mean + softplus(-D(real)).mean. Also the patch
  * head's loss (before patch_lambda), with the [B, P] patch logits. */
 export function dLogistic(realLogits: Tensor, fakeLogits: Tensor): Tensor {
-  return ops.add(ops.mean(ops.softplus(fakeLogits)), ops.mean(ops.softplus(ops.neg(realLogits))));
+  return dLogisticTerms(realLogits, fakeLogits).total;
+}
+
+/** dLogistic with its two halves: real = softplus(-D(real)).mean, fake = softplus(D(fake)).mean,
+ * total = fake + real (the same tensor dLogistic returns, computed the same way). */
+export function dLogisticTerms(realLogits: Tensor, fakeLogits: Tensor): { real: Tensor; fake: Tensor; total: Tensor } {
+  const fake = ops.mean(ops.softplus(fakeLogits));
+  const real = ops.mean(ops.softplus(ops.neg(realLogits)));
+  return { real, fake, total: ops.add(fake, real) };
 }
 
 /** Generator non-saturating loss: softplus(-D(fake)).mean (whole-image or patch logits). */

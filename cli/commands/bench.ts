@@ -1,15 +1,43 @@
 // `gramhd bench kernels [--json] [--quick]`: kernel timings on this machine's adapter (cli/bench/).
+// `gramhd bench train --config NAME [--steps N] [--warmup N] [--batch N] [--json]`: D+G training
+// steps per second at a configuration's size, split per stage (cli/bench/train.ts).
+// `gramhd bench model --config NAME [--runs N] [--img_size S] [--json]`: one generator forward per
+// stage with GFLOP/s and peak GPU memory (cli/bench/model.ts).
 // Progress goes to stderr, the table (or JSON) to stdout.
 import type { Argv, CommandModule } from 'yargs';
 import { destroyDevice } from '../../engine/index.ts';
 import { BENCH_COLUMNS, benchCells, benchKernels, type BenchReport } from '../bench/kernels.ts';
+import { benchModel, printModelTable } from '../bench/model.ts';
+import { benchTrain, type TrainBenchReport } from '../bench/train.ts';
+import { resolveConfig } from '../checkpoint.ts';
 import { initNodeDevice } from '../node-gpu.ts';
 
 interface BenchArgs {
-  suite: 'kernels';
+  suite: 'kernels' | 'train' | 'model';
   json: boolean;
   quick: boolean;
+  config?: string;
+  steps: number;
+  warmup: number;
+  batch?: number;
+  runs: number;
+  img_size?: number;
 }
+
+function printTrainTable(report: TrainBenchReport): void {
+  console.log(`adapter: ${report.adapter}`);
+  for (const line of report.context) console.log(line);
+  console.log(`config: ${report.config}, ${report.imgSize}x${report.imgSize}, batch ${report.batch} (split ${report.batchSplit}), ${report.warmup} warm-up + ${report.steps} timed steps`);
+  console.log(`steps/s: ${report.stepsPerSecond.toFixed(4)} (${(report.stepMs / 1000).toFixed(2)} s per D+G step); last losses D ${report.losses.d.toFixed(4)}, G ${report.losses.g.toFixed(4)}`);
+  console.log();
+  const rows = [['stage', 'ms', '%'], ...report.stages.map((r) => [r.stage, r.ms.toFixed(1), r.percent.toFixed(1)])];
+  const widths = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i].length)));
+  for (const r of rows) console.log(r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  '));
+}
+
+const positiveInt = (name: string, v: number | undefined, min = 1) => {
+  if (v !== undefined && (!Number.isInteger(v) || v < min)) throw new Error(`--${name} must be an integer >= ${min}, got ${v}`);
+};
 
 function printTable(report: BenchReport): void {
   const table = [BENCH_COLUMNS, ...report.rows.map(benchCells)];
@@ -24,12 +52,58 @@ function printTable(report: BenchReport): void {
 
 export const benchCommand: CommandModule<object, BenchArgs> = {
   command: 'bench <suite>',
-  describe: 'Time the engine on this adapter (suite: kernels)',
+  describe: 'Time the engine on this adapter (suite: kernels, train: D+G steps per second by stage, or model: one generator forward by stage)',
   builder: (yargs: Argv) => yargs
-    .positional('suite', { choices: ['kernels'] as const, demandOption: true, describe: 'what to time' })
+    .positional('suite', { choices: ['kernels', 'train', 'model'] as const, demandOption: true, describe: 'what to time' })
     .option('json', { type: 'boolean', default: false, describe: 'print JSON instead of a table' })
-    .option('quick', { type: 'boolean', default: false, describe: 'fewer repetitions and no 98k-row case' }),
-  handler: async ({ json, quick }) => {
+    .option('quick', { type: 'boolean', default: false, describe: 'kernels: fewer repetitions and no 98k-row case' })
+    .option('config', { type: 'string', describe: 'train: the configuration (a name such as GRAM64_FFHQ, JSON text, or a .json file) whose full-size models train on random images' })
+    .option('steps', { type: 'number', default: 3, describe: 'train: timed D+G steps' })
+    .option('warmup', { type: 'number', default: 1, describe: 'train: untimed steps first (pipeline compilation, buffer pool)' })
+    .option('batch', { type: 'number', describe: 'train: override the configuration\'s batch_size (batch_split is capped to it)' })
+    .option('runs', { type: 'number', default: 1, describe: 'model: runs of the stage timing (best of); each is one forward per stage call' })
+    .option('img_size', { type: 'number', describe: 'model: override img_size for a quicker run (GRAM-HD: lr_img_size times a power of two)' })
+    .check((argv) => {
+      if ((argv.suite === 'train' || argv.suite === 'model') && argv.config === undefined) throw new Error(`bench ${argv.suite} needs --config`);
+      positiveInt('runs', argv.runs);
+      positiveInt('img_size', argv.img_size);
+      positiveInt('steps', argv.steps);
+      positiveInt('warmup', argv.warmup, 0);
+      positiveInt('batch', argv.batch);
+      return true;
+    }),
+  handler: async ({ suite, json, quick, config, steps, warmup, batch, runs, img_size }) => {
+    if (suite === 'model') {
+      const resolved = resolveConfig(config!, '--config');
+      const { info } = await initNodeDevice();
+      try {
+        const report = await benchModel(resolved, info, {
+          runs, imgSize: img_size,
+          onRun: (run, cut, calls, ms) => process.stderr.write(`  run ${run}, forward ${cut}/${calls}${cut === calls ? ' (whole)' : ''}: ${(ms / 1000).toFixed(2)} s\n`),
+        });
+        if (json) console.log(JSON.stringify(report, null, 2));
+        else printModelTable(report);
+      } finally {
+        destroyDevice();
+      }
+      return;
+    }
+    if (suite === 'train') {
+      const resolved = resolveConfig(config!, '--config');
+      const { info } = await initNodeDevice();
+      let report: TrainBenchReport;
+      try {
+        report = await benchTrain(resolved, info, {
+          steps, warmup, batch,
+          onStep: (step, warm, ms) => process.stderr.write(`  step ${step}${warm ? ' (warm-up)' : ''}: ${(ms / 1000).toFixed(2)} s\n`),
+        });
+      } finally {
+        destroyDevice();
+      }
+      if (json) console.log(JSON.stringify(report, null, 2));
+      else printTrainTable(report);
+      return;
+    }
     const { info } = await initNodeDevice();
     let report: BenchReport;
     try {

@@ -7,19 +7,23 @@
 // image whose size is not --image_size is Lanczos-resized to it (PIL's LANCZOS, as the reference's
 // dataset resizes). Features are cached per input in --tmp_dir as <cache name>.safetensors
 // (tensor 'features/2048', [n, 2048] F32), read back with --use_*_images_cache.
+//
+// `gramhd eval generate` (below) makes the generated side without image files: the images of
+// `gramhd render --type rand` (same seeds, z, poses, truncation, default 0.7 as render's) go from the
+// generator through the PNG writer's 8-bit conversion into InceptionV3 on the GPU (cli/eval-features.ts,
+// shared with `gramhd train --eval_interval`). Its features match `gramhd eval --image_size <img_size>`
+// on render's PNGs.
 import { existsSync } from 'node:fs';
 import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { destroyDevice, noGrad, ops, Tensor, tidyAsync } from '../../engine/index.ts';
-import { toFloat32, type HostTensor } from '../../engine/io/host-tensor.ts';
-import { parseSafetensors, serializeSafetensors } from '../../engine/io/safetensors.ts';
-import { fidFromFeatures, type FeatureMatrix } from '../../model/fid.ts';
+import { destroyDevice, noGrad, Tensor, tidyAsync } from '../../engine/index.ts';
 import { InceptionV3 } from '../../model/inception.ts';
-import { kernelInceptionDistance, type KernelSums } from '../../model/kid.ts';
 import { decodeImage, sniffImageFormat } from '../../train/image-decode.ts';
 import { resizeLanczos } from '../../train/lanczos.ts';
-import { readFileBytes, writeFileAtomic } from '../files.ts';
+import { loadGenerator } from '../checkpoint.ts';
+import { computeMetrics, FEATURE_DIM, featureCacheImageSize, generatedFeatures, printMetrics, readFeatureCache, writeFeatureCache } from '../eval-features.ts';
+import { readFileBytes } from '../files.ts';
 import { initNodeDevice } from '../node-gpu.ts';
 import { Progress } from '../progress.ts';
 
@@ -39,9 +43,6 @@ interface EvalArgs {
   kid_subset_size: number;
   batch: number;
 }
-
-const FEATURE = 'features/2048';
-const FEATURE_DIM = 2048;
 
 /** The image files of a folder in name order (by content: PNG or JPEG signatures). */
 async function imageFiles(dir: string, count: number): Promise<string[]> {
@@ -80,43 +81,10 @@ async function extractFeatures(net: InceptionV3, dir: string, count: number, siz
   return out;
 }
 
-async function readCache(path: string, count: number): Promise<Float32Array> {
-  const { tensors } = parseSafetensors(await readFileBytes(path), path);
-  const t = tensors.get(FEATURE);
-  if (!t || t.shape.length !== 2 || t.shape[1] !== FEATURE_DIM) throw new Error(`${path}: no [n, ${FEATURE_DIM}] tensor '${FEATURE}'`);
-  if (t.shape[0] < count) throw new Error(`${path}: caches ${t.shape[0]} samples, fewer than --num_samples ${count}`);
-  return toFloat32(t, `${path}: ${FEATURE}`).slice(0, count * FEATURE_DIM);
-}
-
-async function writeCache(path: string, features: Float32Array, source: string): Promise<void> {
-  const tensor: HostTensor = { dtype: 'F32', shape: [features.length / FEATURE_DIM, FEATURE_DIM], data: new Uint8Array(features.buffer, features.byteOffset, features.byteLength) };
-  await writeFileAtomic(path, serializeSafetensors([[FEATURE, tensor]], { source, extractor: 'inception-v3-compat' }));
-}
-
-/** KID's kernel sums of one subset pair on the GPU: the float32 kernel matrices (as torch-fidelity's
- * numpy float32 ones), summed in float64 on the host. */
-async function kernelSumsGpu(x: Float64Array, y: Float64Array, m: number, d: number): Promise<KernelSums> {
-  return tidyAsync(async () => {
-    const xs = Tensor.fromData(Float32Array.from(x), [m, d]);
-    const ys = Tensor.fromData(Float32Array.from(y), [m, d]);
-    const kernel = (a: Tensor, b: Tensor) => {
-      const t = ops.add(ops.mul(ops.matmul(a, b, { transB: true }), 1 / d), 1);
-      return ops.mul(t, ops.mul(t, t));
-    };
-    const sum = async (k: Tensor, offDiagonal: boolean) => {
-      const v = await k.toFloat32();
-      let total = 0;
-      for (let i = 0; i < v.length; i++) total += v[i];
-      if (offDiagonal) for (let i = 0; i < m; i++) total -= v[i * m + i];
-      return total;
-    };
-    return { xx: await sum(kernel(xs, xs), true), yy: await sum(kernel(ys, ys), true), xy: await sum(kernel(xs, ys), false) };
-  });
-}
-
-export const evalCommand: CommandModule<object, EvalArgs> = {
-  command: 'eval',
-  describe: 'FID and KID between real and generated images (torch-fidelity\'s InceptionV3 features)',
+/** `gramhd eval` proper: the default command of `eval`. */
+const evalFoldersCommand: CommandModule<object, EvalArgs> = {
+  command: '$0',
+  describe: 'FID and KID between a folder of real images and a folder of generated ones',
   builder: (yargs: Argv) => yargs
     .option('real_images_dir', { type: 'string', describe: 'folder of real images' })
     .option('fake_images_dir', { type: 'string', describe: 'folder of generated images (gramhd render --type rand)' })
@@ -151,32 +119,132 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
     let net: InceptionV3 | null = null;
     try {
       if (needsNetwork) net = InceptionV3.fromTorchPt(await readFileBytes(args.inception_weights!), args.inception_weights!);
-      const features: FeatureMatrix[] = [];
+      const features: Float32Array[] = [];
       for (const i of inputs) {
         let data: Float32Array;
         if (i.useCache && existsSync(i.cache)) {
-          data = await readCache(i.cache, count);
+          data = await readFeatureCache(i.cache, count);
           console.error(`${i.label}: features of ${count} images from ${i.cache}`);
         } else {
           data = await extractFeatures(net!, i.dir!, count, size, args.batch, i.label);
           await mkdir(tmpDir, { recursive: true });
-          await writeCache(i.cache, data, i.dir!);
+          await writeFeatureCache(i.cache, data, i.dir!, size);
         }
-        features.push({ data, n: count, d: FEATURE_DIM });
+        features.push(data);
       }
-      const fid = fidFromFeatures(features[0], features[1]);
-      const kid = await kernelInceptionDistance(features[0], features[1], { subsets: args.kid_subsets, subsetSize: args.kid_subset_size, kernelSums: kernelSumsGpu });
-      const metrics = { frechet_inception_distance: fid, kernel_inception_distance_mean: kid.mean, kernel_inception_distance_std: kid.std, num_samples: count };
-      if (args.json) {
-        console.log(JSON.stringify(metrics));
-      } else {
-        console.log(`metric  value`);
-        console.log(`FID     ${fid.toFixed(4)}`);
-        console.log(`KID     ${kid.mean.toExponential(4)} ± ${kid.std.toExponential(4)}`);
-      }
+      printMetrics(await computeMetrics(features[0], features[1], count, { subsets: args.kid_subsets, subsetSize: args.kid_subset_size }), args.json);
     } finally {
       net?.dispose();
       destroyDevice();
     }
   },
+};
+
+interface GenerateArgs {
+  ckpt: string;
+  config?: string;
+  num_samples: number;
+  seeds: number;
+  truncation: number;
+  average: 'auto' | 'seed' | 'stored';
+  inception_weights: string;
+  tmp_dir: string;
+  fake_images_cache_name: string;
+  real_images_cache_name: string;
+  use_real_images_cache: boolean;
+  real_images_dir?: string;
+  image_size?: number;
+  kid_subsets: number;
+  kid_subset_size: number;
+  batch: number;
+  json: boolean;
+}
+
+/**
+ * `gramhd eval generate`: the features of --num_samples images rendered as `gramhd render --type rand
+ * --seeds START-(START+N-1)` renders them (same z, pose and truncation per seed; image k is render's
+ * <k:05d>.png), converted on the GPU to the bytes the PNG would hold and fed straight to InceptionV3
+ * (no PNG, no image readback); cached as --fake_images_cache_name. With a real cache or folder, FID
+ * and KID as `gramhd eval` computes them.
+ */
+const evalGenerateCommand: CommandModule<object, GenerateArgs> = {
+  command: 'generate',
+  describe: 'Render random samples from a checkpoint (as `gramhd render --type rand`) straight into Inception features on the GPU; FID/KID against real features',
+  builder: (yargs: Argv) => yargs
+    .option('ckpt', { type: 'string', demandOption: true, describe: 'generator checkpoint: our .safetensors (also a `gramhd train` checkpoint: its first EMA) or the authors\' .pt (needs --config)' })
+    .option('config', { type: 'string', describe: 'configuration: a name, JSON text, or a .json file; required for .pt, overrides a safetensors file\'s metadata' })
+    .option('num_samples', { type: 'number', default: 10000, describe: 'images generated: seeds START .. START + N - 1' })
+    .option('seeds', { type: 'number', default: 0, describe: 'first seed (START); seed s draws its z and pose as `gramhd render --type rand` does' })
+    .option('truncation', { type: 'number', default: 0.7, describe: 'truncation psi, as `gramhd render` (default 0.7, the default of the authors\' inference.py, with which their eval flow renders its samples); 1 disables truncation' })
+    .option('average', { choices: ['auto', 'seed', 'stored'] as const, default: 'auto' as const, describe: 'truncation average, as `gramhd render`: seed = recomputed per seed (the reference; one seed per forward pass), stored = the checkpoint\'s, auto = stored when present' })
+    .option('inception_weights', { type: 'string', demandOption: true, describe: 'torch-fidelity\'s weights-inception-2015-12-05-6726825d.pth' })
+    .option('tmp_dir', { type: 'string', default: 'tmp', describe: 'folder for the feature caches' })
+    .option('fake_images_cache_name', { type: 'string', default: 'fake_images', describe: 'cache file name (without extension) the generated features are written to' })
+    .option('real_images_cache_name', { type: 'string', default: 'real_images', describe: 'cache file name of the real features (from `gramhd eval`)' })
+    .option('use_real_images_cache', { type: 'boolean', default: false, describe: 'compute FID/KID against the real features cached under --real_images_cache_name' })
+    .option('real_images_dir', { type: 'string', describe: 'folder of real images: extract (and cache) their features, then FID/KID' })
+    .option('image_size', { type: 'number', describe: 'with --real_images_dir: real images not of this size are Lanczos-resized to it (default: the generator\'s img_size, the size the generated images have)' })
+    .option('kid_subsets', { type: 'number', default: 100, describe: 'KID subsets (torch-fidelity default 100)' })
+    .option('kid_subset_size', { type: 'number', default: 1000, describe: 'samples per KID subset (torch-fidelity default 1000)' })
+    .option('batch', { type: 'number', default: 8, describe: 'images per forward pass (generator and extractor); a per-seed truncation average limits a pass to one image' })
+    .option('json', { type: 'boolean', default: false, describe: 'print the metrics as JSON' })
+    .check((argv) => {
+      if (!Number.isInteger(argv.num_samples) || argv.num_samples < 1) throw new Error(`--num_samples must be a positive integer, got ${argv.num_samples}`);
+      if (!Number.isSafeInteger(argv.seeds) || argv.seeds < 0) throw new Error(`--seeds must be the first seed, a non-negative integer, got ${argv.seeds}`);
+      if (!Number.isInteger(argv.batch) || argv.batch < 1) throw new Error(`--batch must be a positive integer, got ${argv.batch}`);
+      if (!Number.isFinite(argv.truncation)) throw new Error(`--truncation must be a number, got ${argv.truncation}`);
+      return true;
+    }),
+  handler: async (args) => {
+    const count = args.num_samples;
+    const realCache = join(args.tmp_dir, `${args.real_images_cache_name}.safetensors`);
+    const useRealCache = args.use_real_images_cache && existsSync(realCache);
+    const wantsMetrics = useRealCache || args.real_images_dir !== undefined;
+    if (args.use_real_images_cache && !useRealCache && !args.real_images_dir) throw new Error(`--use_real_images_cache: no cache at ${realCache} (and no --real_images_dir)`);
+    if (wantsMetrics && count < 2) throw new Error(`--num_samples must be >= 2 for FID/KID, got ${count}`);
+    if (wantsMetrics && args.kid_subset_size > count) throw new Error(`--kid_subset_size ${args.kid_subset_size} is larger than --num_samples ${count}`);
+    await initNodeDevice();
+    const { model, storedAverage } = await loadGenerator(args.ckpt, args.config);
+    let net: InceptionV3 | null = null;
+    try {
+      if (args.average === 'stored' && !storedAverage) throw new Error(`${args.ckpt}: --average stored, but the checkpoint holds no truncation averages`);
+      const useStored = args.average === 'stored' || (args.average === 'auto' && storedAverage);
+      net = InceptionV3.fromTorchPt(await readFileBytes(args.inception_weights), args.inception_weights);
+      const size = model.config.img_size;
+      const seeds = Array.from({ length: count }, (_, k) => args.seeds + k);
+      const started = performance.now();
+      const fake = await generatedFeatures(net, model, { seeds, truncation: args.truncation, perSeedAverage: !useStored, batch: args.batch, label: 'generated' });
+      const seconds = (performance.now() - started) / 1000;
+      console.error(`generate: ${count} images of ${size}x${size} (truncation ${args.truncation}) to features in ${seconds.toFixed(1)} s, ${(count / seconds).toFixed(2)} images/s`);
+      await mkdir(args.tmp_dir, { recursive: true });
+      const fakeCache = join(args.tmp_dir, `${args.fake_images_cache_name}.safetensors`);
+      await writeFeatureCache(fakeCache, fake, `${args.ckpt} seeds ${args.seeds}-${args.seeds + count - 1} truncation ${args.truncation}`, size);
+      console.error(`generate: features cached in ${fakeCache}`);
+      if (!wantsMetrics) return;
+      let real: Float32Array;
+      if (useRealCache) {
+        real = await readFeatureCache(realCache, count);
+        const realSize = await featureCacheImageSize(realCache);
+        if (realSize !== undefined && realSize !== size) console.error(`warning: ${realCache} holds features of ${realSize}x${realSize} images, the generated ones are ${size}x${size}`);
+        console.error(`real: features of ${count} images from ${realCache}`);
+      } else {
+        const realSize = args.image_size ?? size;
+        real = await extractFeatures(net, args.real_images_dir!, count, realSize, args.batch, 'real');
+        await writeFeatureCache(realCache, real, args.real_images_dir!, realSize);
+      }
+      printMetrics(await computeMetrics(real, fake, count, { subsets: args.kid_subsets, subsetSize: args.kid_subset_size }), args.json);
+    } finally {
+      net?.dispose();
+      model.dispose();
+      destroyDevice();
+    }
+  },
+};
+
+export const evalCommand: CommandModule<object, object> = {
+  command: 'eval',
+  describe: 'FID and KID between real and generated images (torch-fidelity\'s InceptionV3 features); `eval generate` renders the generated ones on the fly',
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  builder: (yargs: Argv) => yargs.command(evalGenerateCommand as CommandModule<any, any>).command(evalFoldersCommand as CommandModule<any, any>),
+  handler: () => {},
 };

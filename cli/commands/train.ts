@@ -18,6 +18,10 @@ interface TrainArgs {
   gram_ckpt?: string;
   seed: number;
   workers: number;
+  eval_interval?: number;
+  eval_samples: number;
+  eval_real_cache?: string;
+  inception_weights?: string;
 }
 
 const positive = (name: string, v: number | undefined) => {
@@ -39,6 +43,10 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
     .option('gram_ckpt', { type: 'string', describe: 'GRAM-HD only: the stage-one checkpoint (our <step>.safetensors, whose first EMA is used, or a GRAM generator .safetensors/.pt) whose representation starts the GRAM-HD one (the reference\'s gram_model_file)' })
     .option('seed', { type: 'number', default: 0, describe: 'seeds the initial weights, the latent/camera stream, the data order and flips, and the snapshot latents (a resumed run keeps its checkpoint\'s seed)' })
     .option('workers', { type: 'number', default: 0, describe: 'worker threads decoding images ahead of training (0: decode on the training thread between GPU waits)' })
+    .option('eval_interval', { type: 'number', describe: 'every this many steps, compute the FID of --eval_samples EMA samples (untruncated, seeds 0..N-1 as `gramhd eval generate --truncation 1`) against --eval_real_cache; logged as FID in log.jsonl' })
+    .option('eval_samples', { type: 'number', default: 1000, describe: 'samples per FID evaluation (the real cache must hold at least as many)' })
+    .option('eval_real_cache', { type: 'string', describe: 'the real images\' feature cache (<tmp_dir>/<name>.safetensors written by `gramhd eval`), extracted at the configuration\'s img_size' })
+    .option('inception_weights', { type: 'string', describe: 'torch-fidelity\'s weights-inception-2015-12-05-6726825d.pth, for --eval_interval' })
     .check((argv) => {
       positive('total_step', argv.total_step);
       positive('sample_interval', argv.sample_interval);
@@ -48,6 +56,9 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       if (argv.config === undefined && argv.load_dir === undefined) throw new Error('--config is required for a new run (a resumed run with --load_dir takes the checkpoint\'s)');
       if (!Number.isInteger(argv.seed) || argv.seed < 0) throw new Error(`--seed must be a non-negative integer, got ${argv.seed}`);
       if (!Number.isInteger(argv.workers) || argv.workers < 0) throw new Error(`--workers must be a non-negative integer, got ${argv.workers}`);
+      positive('eval_interval', argv.eval_interval);
+      if (argv.eval_interval !== undefined && (argv.eval_real_cache === undefined || argv.inception_weights === undefined)) throw new Error('--eval_interval needs --eval_real_cache and --inception_weights');
+      if (!Number.isInteger(argv.eval_samples) || argv.eval_samples < 2) throw new Error(`--eval_samples must be an integer >= 2, got ${argv.eval_samples}`);
       return true;
     }),
   handler: async (args) => {
@@ -66,6 +77,9 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
         gramCkpt: args.gram_ckpt,
         seed: args.seed,
         workers: args.workers,
+        evaluation: args.eval_interval !== undefined
+          ? { interval: args.eval_interval, samples: args.eval_samples, realCache: args.eval_real_cache!, inceptionWeights: args.inception_weights! }
+          : undefined,
       });
       console.error(`trained to step ${result.step} (${result.stepsPerSecond.toFixed(2)} steps/s); checkpoints saved at ${result.saved.join(', ') || 'no step'}`);
     } finally {
