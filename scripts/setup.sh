@@ -3,7 +3,7 @@
 #   - a Vulkan loader and, when no GPU driver is present, Mesa's lavapipe from bookworm-backports
 #     (bookworm's own Mesa 22 is refused by Dawn)
 #   - Chromium for the browser tests (skip with GRAMHD_NO_CHROMIUM=1)
-#   - the npm dependencies (npm ci)
+#   - the npm dependencies (npm install of the locked versions)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -59,7 +59,10 @@ if [ -f /etc/debian_version ]; then
   fi
 fi
 
+# `npm install`, not `npm ci`: @napi-rs/webcodecs 1.3.1 (the newest with a linux-x64 binary) lists
+# platform packages that were never published for other systems, which `npm ci` refuses as a lock
+# mismatch; `npm install` skips them and still installs the locked versions.
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund --loglevel=error
+  npm install --no-audit --no-fund --loglevel=error
 fi
 echo "gramhd setup: done"
