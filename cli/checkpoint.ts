@@ -4,13 +4,14 @@
 // avg_style for GRAM-HD); they are not module state. A `gramhd train` checkpoint (G/-prefixed keys)
 // renders its first EMA's weights.
 import { existsSync, readFileSync } from 'node:fs';
-import { noGrad, Tensor } from '../engine/index.ts';
+import type { Tensor } from '../engine/index.ts';
 import { toFloat32, type HostTensor } from '../engine/io/host-tensor.ts';
 import { parseSafetensors } from '../engine/io/safetensors.ts';
 import { parseTorchPt } from '../engine/io/torch-pt.ts';
 import type { StateValue } from '../engine/nn/module.ts';
 import type { Camera } from '../model/camera.ts';
-import { configByName, CONFIG_NAMES, isGramHD, parseConfig, type GeneratorConfig } from '../model/config.ts';
+import { buildGenerator, configFromText } from '../model/checkpoint.ts';
+import { CONFIG_NAMES, parseConfig, type GeneratorConfig } from '../model/config.ts';
 import { GramGenerator } from '../model/gram.ts';
 import { GramHDGenerator } from '../model/gramhd.ts';
 import { freezeRepresentation } from '../train/gramhd-process.ts';
@@ -35,24 +36,18 @@ export interface LoadedCheckpoint {
   storedAverage: boolean;
 }
 
-/** Keys of our checkpoints that hold truncation averages rather than module state. */
-export const AVERAGE_KEYS = ['avg_frequencies', 'avg_phase_shifts', 'avg_style'] as const;
+export { AVERAGE_KEYS } from '../model/checkpoint.ts';
 
 /**
  * A configuration from a name (GRAM64_FFHQ, ...), JSON text, or a .json file; `where` names its
  * origin in errors.
  */
 export function resolveConfig(value: string, where: string): GeneratorConfig {
+  const fromText = configFromText(value, where);
+  if (fromText) return fromText;
   const text = value.trim();
-  if (text.startsWith('{')) return parseConfig(text, where);
-  if (CONFIG_NAMES.includes(text)) return configByName(text);
   if (text.endsWith('.json') && existsSync(text)) return parseConfig(readFileSync(text, 'utf8'), text);
   throw new Error(`${where}: '${value}' is neither a configuration name (${CONFIG_NAMES.join(', ')}), JSON, nor a .json file`);
-}
-
-/** A list for a one-line message: the first few entries and how many more. */
-function few(keys: readonly string[], n = 4): string {
-  return keys.length <= n ? keys.join(', ') : `${keys.slice(0, n).join(', ')} (and ${keys.length - n} more)`;
 }
 
 class GramAdapter implements Renderable {
@@ -136,54 +131,8 @@ export async function loadGenerator(path: string, config?: string): Promise<Load
     }
     tensors = generatorTensors;
   }
-  const state = new Map<string, StateValue>();
-  const averages = new Map<string, { shape: number[]; data: Float32Array }>();
-  for (const [key, t] of tensors) {
-    const value = { shape: t.shape, data: toFloat32(t, `${path}: ${key}`) };
-    if ((AVERAGE_KEYS as readonly string[]).includes(key)) averages.set(key, value);
-    else state.set(key, value);
-  }
-  const hd = isGramHD(resolved);
-  const generator = hd ? new GramHDGenerator(resolved) : new GramGenerator(resolved);
-  const what = resolved.name ?? (hd ? 'the GRAM-HD configuration' : 'the GRAM configuration');
-  const own = generator.stateDict();
-  const problems: string[] = [];
-  const missing = [...own.keys()].filter((k) => !state.has(k));
-  const unexpected = [...state.keys()].filter((k) => !own.has(k));
-  const mismatched = [...own].filter(([k, t]) => state.has(k) && state.get(k)!.shape.join(',') !== t.shape.join(','))
-    .map(([k, t]) => `${k} [${state.get(k)!.shape.join(',')}] vs [${t.shape.join(',')}]`);
-  if (missing.length) problems.push(`${missing.length} missing keys: ${few(missing)}`);
-  if (unexpected.length) problems.push(`${unexpected.length} unexpected keys: ${few(unexpected)}`);
-  if (mismatched.length) problems.push(`${mismatched.length} shape mismatches (checkpoint vs model): ${few(mismatched, 3)}`);
-  if (problems.length) {
-    generator.dispose();
-    throw new Error(`${path}: does not fit ${what}: ${problems.join('; ')}`);
-  }
-  if (emaShadows) {
-    try {
-      for (const [key, value] of emaWeights(generator, emaShadows, path)) state.set(key, value);
-    } catch (error) {
-      generator.dispose();
-      throw error;
-    }
-  }
-  try {
-    generator.loadStateDict(state);
-  } catch (error) {
-    generator.dispose();
-    throw new Error(`${path}: ${(error as Error).message}`);
-  }
-  const storedAverage = averages.has('avg_frequencies') && averages.has('avg_phase_shifts') && (!hd || averages.has('avg_style'));
-  if (storedAverage) {
-    noGrad(() => {
-      const upload = (key: string) => Tensor.fromData(averages.get(key)!.data, averages.get(key)!.shape);
-      const codes = { frequencies: upload('avg_frequencies'), phase_shifts: upload('avg_phase_shifts') };
-      if (generator instanceof GramHDGenerator) generator.setTruncationAverages(codes, upload('avg_style'));
-      else generator.setTruncationAverage(codes);
-      codes.frequencies.dispose();
-      codes.phase_shifts.dispose();
-    });
-  }
+  const shadows = emaShadows;
+  const { generator, storedAverage } = buildGenerator(tensors, resolved, path, shadows ? (g) => emaWeights(g, shadows, path) : undefined);
   const model = generator instanceof GramHDGenerator ? new GramHDAdapter(generator) : new GramAdapter(generator);
   return { model, config: resolved, storedAverage };
 }
