@@ -15,7 +15,7 @@ import type { GeneratorConfig } from '../model/config.ts';
 import { fidFromFeatures, type FeatureMatrix } from '../model/fid.ts';
 import type { InceptionV3 } from '../model/inception.ts';
 import { kernelInceptionDistance, type KernelSums } from '../model/kid.ts';
-import { randomPose } from './commands/render.ts';
+import { concatFloat32, randomPose } from './commands/render.ts';
 import { readFileBytes, writeFileAtomic } from './files.ts';
 import { Progress } from './progress.ts';
 import { TorchGenerator } from '../model/torch-random.ts';
@@ -138,7 +138,7 @@ export async function generatedFeatures(net: InceptionV3, model: SampleGenerator
   let batch: { index: number; z: Float32Array; camera: Camera }[] = [];
   const run = async () => {
     const features = await tidyAsync(async () => {
-      const z = Tensor.fromData(concat(batch.map((j) => j.z)), [batch.length, zDim]);
+      const z = Tensor.fromData(concatFloat32(batch.map((j) => j.z)), [batch.length, zDim]);
       const f = noGrad(() => net.forward(imagesToPixels(model.render(z, batch.map((j) => j.camera), { truncationPsi: truncation, lockViewDependence: false }).image)))['2048'];
       return f.toFloat32();
     });
@@ -165,12 +165,3 @@ export async function generatedFeatures(net: InceptionV3, model: SampleGenerator
   return out;
 }
 
-function concat(parts: Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
-}

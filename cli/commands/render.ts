@@ -186,7 +186,7 @@ async function render(args: RenderArgs): Promise<void> {
 
     const runBatch = async (batch: Job[]) => {
       const out = tidy(() => noGrad(() => {
-        const z = Tensor.fromData(concat(batch.map((j) => j.z)), [batch.length, zDim]);
+        const z = Tensor.fromData(concatFloat32(batch.map((j) => j.z)), [batch.length, zDim]);
         return model.render(z, batch.map((j) => j.camera), { truncationPsi: args.truncation, lockViewDependence: args.type !== 'rand' });
       }));
       const [image, depth, lrImage] = await Promise.all([out.image.toFloat32(), out.depth.toFloat32(), out.lrImage?.toFloat32()]);
@@ -230,7 +230,8 @@ async function render(args: RenderArgs): Promise<void> {
   }
 }
 
-function concat(parts: Float32Array[]): Float32Array {
+/** The arrays one after another. */
+export function concatFloat32(parts: Float32Array[]): Float32Array {
   const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
   let offset = 0;
   for (const p of parts) {

@@ -8,29 +8,12 @@ import { encodePng } from '../../cli/image-io.ts';
 import { toFloat32 } from '../../engine/io/host-tensor.ts';
 import { parseSafetensors } from '../../engine/io/safetensors.ts';
 import { fidFromFeatures } from '../../model/fid.ts';
-import { hashedInceptionState } from '../../model/inception-hash-weights.ts';
 import { kernelInceptionDistance } from '../../model/kid.ts';
 import { goldenDir, repoRoot } from '../helpers/golden.ts';
-import { int, orderedDict, program, tensor } from '../helpers/pickle-writer.ts';
-import { writeZip } from '../helpers/zip-writer.ts';
+import { hashedWeightsPt } from '../helpers/inception-weights.ts';
 
 function gramhd(...args: string[]) {
   return spawnSync(process.execPath, ['bin/gramhd.js', ...args], { cwd: repoRoot, encoding: 'utf8' });
-}
-
-/** The hashed golden weights as a torch.save'd state dict, like torch-fidelity's weights file. */
-function hashedWeightsPt(): Uint8Array {
-  const entries: [string, Uint8Array][] = [];
-  const storages: { name: string; data: Uint8Array }[] = [];
-  for (const [i, [key, value]] of [...hashedInceptionState()].entries()) {
-    const count = value.data.length;
-    const isLong = key.endsWith('num_batches_tracked');
-    const data = isLong ? new Uint8Array(new BigInt64Array(count).buffer) : new Uint8Array(Float32Array.from(value.data).buffer);
-    const strides = value.shape.map((_, d) => value.shape.slice(d + 1).reduce((a, b) => a * b, 1));
-    entries.push([key, tensor(isLong ? 'LongStorage' : 'FloatStorage', String(i), count, int(0), [...value.shape], strides)]);
-    storages.push({ name: `archive/data/${i}`, data });
-  }
-  return writeZip([{ name: 'archive/data.pkl', data: program(orderedDict(...entries)) }, ...storages, { name: 'archive/version', data: new TextEncoder().encode('3\n') }]);
 }
 
 function writeImages(dir: string, count: number, size: number, seed: number): void {

@@ -1,5 +1,5 @@
 // The hashed golden InceptionV3 weights as a torch.save'd state dict, like torch-fidelity's weights
-// file (the same construction as test/cli/eval.test.ts).
+// file.
 import { hashedInceptionState } from '../../model/inception-hash-weights.ts';
 import { int, orderedDict, program, tensor } from './pickle-writer.ts';
 import { writeZip } from './zip-writer.ts';
