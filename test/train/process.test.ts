@@ -87,7 +87,7 @@ test('gram process: a step with latents and cameras drawn from the RNG; Adam mov
     const dLog = await process.dStep(goldenInput(g, 'in/real_images'), goldenInput(g, 'in/real_poses'));
     const gLog = await process.gStep(2);
     for (const v of [...Object.values(dLog), ...Object.values(gLog)]) assert.ok(Number.isFinite(v));
-    assert.equal(Object.keys(dLog).sort(), ['Main', 'Pos', 'R1', 'Total']);
+    assert.equal(Object.keys(dLog).sort(), ['Fake', 'Main', 'Pos', 'R1', 'Real', 'Total']);
     const after = await weight.toFloat32();
     assert.ok(after.some((v, i) => v !== before[i]), 'the generator step changed the weights');
     assert.is(process.emas.length, 2);
