@@ -20,7 +20,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { destroyDevice, noGrad, Tensor, tidyAsync } from '../../engine/index.ts';
 import { InceptionV3 } from '../../model/inception.ts';
 import { decodeImage, sniffImageFormat } from '../../train/image-decode.ts';
-import { resizeLanczos } from '../../train/lanczos.ts';
+import { resizeLanczos, type ImageU8 } from '../../train/lanczos.ts';
 import { loadGenerator } from '../checkpoint.ts';
 import { computeMetrics, FEATURE_DIM, featureCacheImageSize, generatedFeatures, printMetrics, readFeatureCache, writeFeatureCache } from '../eval-features.ts';
 import { readFileBytes } from '../files.ts';
@@ -57,6 +57,19 @@ async function imageFiles(dir: string, count: number): Promise<string[]> {
   return files.slice(0, count);
 }
 
+/** The central square of a non-square image, as the reference's center_crop_and_resize cuts it
+ * (offset (long - short) // 2) before its Lanczos resize. */
+export function centerCropSquare(image: ImageU8): ImageU8 {
+  const side = Math.min(image.width, image.height);
+  if (image.width === image.height) return image;
+  const x0 = Math.floor((image.width - side) / 2);
+  const y0 = Math.floor((image.height - side) / 2);
+  const c = image.channels;
+  const data = new Uint8Array(side * side * c);
+  for (let y = 0; y < side; y++) data.set(image.data.subarray(((y0 + y) * image.width + x0) * c, ((y0 + y) * image.width + x0 + side) * c), y * side * c);
+  return { width: side, height: side, channels: c, data };
+}
+
 /** The 2048 pool features of the first `count` images of `dir`, [count, 2048]. */
 async function extractFeatures(net: InceptionV3, dir: string, count: number, size: number, batch: number, label: string): Promise<Float32Array> {
   const files = await imageFiles(dir, count);
@@ -69,7 +82,8 @@ async function extractFeatures(net: InceptionV3, dir: string, count: number, siz
       const bytes = await readFileBytes(file);
       if (!sniffImageFormat(bytes)) throw new Error(`${file}: not a PNG or JPEG image`);
       let image = decodeImage(file, bytes);
-      if (image.width !== size || image.height !== size) image = resizeLanczos(image, size, size);
+      image = centerCropSquare(image);
+      if (image.width !== size) image = resizeLanczos(image, size, size);
       // interleaved RGB -> planar CHW, values 0..255 as torch-fidelity's uint8 tensors
       const plane = size * size;
       for (let p = 0; p < plane; p++) for (let c = 0; c < 3; c++) pixels[(b * 3 + c) * plane + p] = image.data[p * image.channels + c];
