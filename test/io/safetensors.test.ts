@@ -2,23 +2,11 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CheckpointError, float16ToNumber, fromFloat32, numberToFloat16, toFloat32 } from '../../engine/io/host-tensor.ts';
+import { float16ToNumber, fromFloat32, numberToFloat16, toFloat32 } from '../../engine/io/host-tensor.ts';
 import type { HostTensor } from '../../engine/io/host-tensor.ts';
 import { parseSafetensors, serializeSafetensors } from '../../engine/io/safetensors.ts';
+import { throwsCheckpointError } from '../helpers/checkpoint-errors.ts';
 import { goldenDir } from '../helpers/golden.ts';
-
-function throwsCheckpointError(run: () => unknown, ...mentions: RegExp[]) {
-  try {
-    run();
-  } catch (error) {
-    assert.instance(error, CheckpointError);
-    const message = (error as Error).message;
-    assert.not.match(message, '\n', 'one line');
-    for (const mention of mentions) assert.match(message, mention);
-    return;
-  }
-  assert.unreachable('expected a CheckpointError');
-}
 
 const raw = (dtype: HostTensor['dtype'], shape: number[], array: ArrayBufferView): HostTensor =>
   ({ dtype, shape, data: new Uint8Array(array.buffer, array.byteOffset, array.byteLength) });

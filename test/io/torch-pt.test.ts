@@ -2,28 +2,16 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CheckpointError, toFloat32 } from '../../engine/io/host-tensor.ts';
+import { toFloat32 } from '../../engine/io/host-tensor.ts';
 import { parseSafetensors } from '../../engine/io/safetensors.ts';
 import { parseTorchPt } from '../../engine/io/torch-pt.ts';
+import { throwsCheckpointError } from '../helpers/checkpoint-errors.ts';
 import { goldenDir } from '../helpers/golden.ts';
 import { dict, global, int, orderedDict, pickle, program, reduce, str, tensor, tuple } from '../helpers/pickle-writer.ts';
 import { writeZip } from '../helpers/zip-writer.ts';
 import type { ZipMember } from '../helpers/zip-writer.ts';
 
 const read = (name: string) => new Uint8Array(readFileSync(join(goldenDir, name)));
-
-function throwsCheckpointError(run: () => unknown, ...mentions: RegExp[]) {
-  try {
-    run();
-  } catch (error) {
-    assert.instance(error, CheckpointError);
-    const message = (error as Error).message;
-    assert.not.match(message, '\n', 'one line');
-    for (const mention of mentions) assert.match(message, mention);
-    return;
-  }
-  assert.unreachable('expected a CheckpointError');
-}
 
 const bytesOf = (array: Float32Array | Uint16Array | BigInt64Array) => new Uint8Array(array.buffer);
 
