@@ -3,6 +3,7 @@
 // uniforms go into one shared arena that is written with a single writeBuffer before the submit
 // (queue order makes reusing it for the next batch safe).
 import { engineDevice, gpuErrorCount, reportGpuError, throwPendingGpuError } from './device.ts';
+import * as kernelProfile from './kernel-profile.ts';
 
 /** A compute kernel: WGSL source with entry point `main`, bindings in group 0: uniforms (if any) at
  * binding 0, then the storage buffers in the order the dispatch passes them. The key must identify
@@ -62,6 +63,11 @@ function ensureEncoder(device: GPUDevice): GPUCommandEncoder {
     pipelines.clear();
     uniformBuffer = device.createBuffer({ size: UNIFORM_ARENA_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
     uniformDevice = device;
+    // work pending from a lost device cannot be submitted to the new one
+    encoder = null;
+    pass = null;
+    dispatches = 0;
+    arenaUsed = 0;
   }
   if (encoder && gpuErrorCount() !== encoderErrorCount) {
     // an error surfaced since this encoder began: what it holds belongs to the failed work
@@ -103,11 +109,20 @@ export function dispatch(kernel: Kernel, buffers: GPUBuffer[], uniforms: ArrayBu
   let layout = layouts.get(pipeline);
   if (!layout) layouts.set(pipeline, (layout = pipeline.getBindGroupLayout(0)));
   const bindGroup = device.createBindGroup({ layout, entries });
+  const profiled = kernelProfile.kernelProfileActive() && !passTimestamps;
+  if (profiled) {
+    pass?.end();
+    pass = enc.beginComputePass({ timestampWrites: kernelProfile.profiledPassWrites(kernel.key) });
+  }
   pass ??= beginPass(enc);
   pass.setPipeline(pipeline);
   pass.setBindGroup(0, bindGroup);
   const g = typeof groups === 'number' ? foldGroups(groups, info.limits.maxComputeWorkgroupsPerDimension) : groups;
   pass.dispatchWorkgroups(g[0], g[1], g[2]);
+  if (profiled) {
+    pass.end();
+    pass = null;
+  }
   if (++dispatches >= MAX_DISPATCHES_PER_SUBMIT) flush();
 }
 
@@ -159,7 +174,9 @@ export function flush(): void {
     throw new Error('GPU error: work recorded before an earlier GPU error was dropped');
   }
   if (arenaUsed > 0) device.queue.writeBuffer(uniformBuffer!, 0, arena, 0, arenaUsed);
+  const readProfile = kernelProfile.resolveProfiledSubmit(encoder);
   device.queue.submit([encoder.finish()]);
+  readProfile?.();
   encoder = null;
   dispatches = 0;
   arenaUsed = 0;
@@ -198,6 +215,17 @@ export async function synchronize(): Promise<void> {
   flush();
   await engineDevice().device.queue.onSubmittedWorkDone();
   throwPendingGpuError();
+}
+
+/** Starts timing every dispatch by kernel key (see kernel-profile.ts). */
+export function startKernelProfile(): void {
+  flush();
+  kernelProfile.startKernelProfile(MAX_DISPATCHES_PER_SUBMIT);
+}
+
+/** Ends the profile started by startKernelProfile: GPU time per kernel key, slowest first. */
+export function stopKernelProfile(): Promise<kernelProfile.KernelTime[]> {
+  return kernelProfile.stopKernelProfile(flush);
 }
 
 export function runtimeStats(): { submits: number; pipelines: number } {
