@@ -3,7 +3,9 @@
 // (like eg3d's bias_act impl='ref'|'cuda'): one fused kernel (kernels/film-siren.ts), whose
 // pre-activation never reaches memory, and the op-level composition it replaces.
 import { ops, Tensor } from '../engine/index.ts';
-import { record } from '../engine/autograd.ts';
+import { isGradEnabled, record } from '../engine/autograd.ts';
+import { dispatch } from '../engine/runtime.ts';
+import { FILM_GRAD_WG, filmSirenGradKernel, filmSirenGradUniforms } from '../kernels/film-siren-grad.ts';
 import { fusedImpl, fusedLinearForward, type FusedImpl } from './fused-linear.ts';
 
 function check(x: Tensor, weight: Tensor, bias: Tensor, freq: Tensor, phase: Tensor): { batch: number; rows: number } {
@@ -42,6 +44,7 @@ export function filmSirenFused(x: Tensor, weight: Tensor, bias: Tensor, freq: Te
   const p = check(x, weight, bias, freq, phase);
   const y = fusedLinearForward('film-sine', x, weight, bias, [freq, phase]);
   return record(y, 'filmSiren', [x, weight, bias, freq, phase], (g) => {
+    if (!isGradEnabled()) return filmSirenGradFused(g, x, weight, bias, freq, phase, p);
     const f = ops.unsqueeze(freq, 1);
     const h = ops.linear(x, weight, bias);
     const gu = ops.mul(g, ops.cos(ops.add(ops.mul(h, f), ops.unsqueeze(phase, 1))));
@@ -55,4 +58,28 @@ export function filmSirenFused(x: Tensor, weight: Tensor, bias: Tensor, freq: Te
       phase.requiresGrad ? ops.sum(gu, 1) : null,
     ];
   });
+}
+
+/**
+ * The same gradient when it is not itself differentiated (no createGraph, as in every generator
+ * step): the pointwise part in one kernel (kernels/film-siren-grad.ts) instead of seven, then the
+ * two matmuls and three sums of the differentiable path above.
+ */
+function filmSirenGradFused(g: Tensor, x: Tensor, weight: Tensor, bias: Tensor, freq: Tensor, phase: Tensor, p: { batch: number; rows: number }): (Tensor | null)[] {
+  const out = weight.shape[0];
+  const xw = ops.matmul(x, weight, { transB: true });
+  const [gh, gu, guh] = [0, 1, 2].map(() => Tensor.empty([p.batch, p.rows, out]));
+  const n = gh.size;
+  if (n > 0) {
+    dispatch(filmSirenGradKernel, [xw.buffer, bias.buffer, freq.buffer, phase.buffer, g.buffer, gh.buffer, gu.buffer, guh.buffer],
+      filmSirenGradUniforms(p.batch, p.rows, out), Math.ceil(n / FILM_GRAD_WG));
+  }
+  const flat = (t: Tensor) => ops.reshape(t, [p.batch * p.rows, t.shape[2]]);
+  return [
+    x.requiresGrad ? ops.matmul(gh, weight) : null,
+    weight.requiresGrad ? ops.matmul(flat(gh), flat(x), { transA: true }) : null,
+    bias.requiresGrad ? ops.sum(gh, [0, 1]) : null,
+    freq.requiresGrad ? ops.sum(guh, 1) : null,
+    phase.requiresGrad ? ops.sum(gu, 1) : null,
+  ];
 }
