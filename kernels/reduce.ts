@@ -1,6 +1,7 @@
 // Reductions of a tensor viewed as [outer, R, inner] over R: sum, max, min or argmax (first
 // maximal index, as torch). Rows with many elements (inner == 1, R large) get a workgroup each and
-// a shared-memory tree; otherwise one invocation per output walks its R elements.
+// a shared-memory tree; otherwise one invocation per output walks its R elements, or, split into
+// spans, a span of them (a first pass whose partial results a second reduction combines).
 import type { Kernel } from '../engine/runtime.ts';
 import { linearIndexFn } from './wgsl.ts';
 
@@ -16,17 +17,17 @@ function combine(op: ReduceOp, acc: string, v: string): string {
 export function reduceKernel(op: ReduceOp, perRow: boolean): Kernel {
   const outType = op === 'argmax' ? 'i32' : 'f32';
   const header = /* wgsl */ `
-struct Params { outer: u32, r: u32, inner: u32, _pad: u32 };
+struct Params { outer: u32, r: u32, inner: u32, span: u32 };
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<${outType}>;`;
   if (!perRow) {
     const body = op === 'argmax'
       ? `var best = -3.4028234e38; var bi = 0;
-  for (var r = 0u; r < P.r; r++) { let v = x[base + r * P.inner]; if (v > best || (r == 0u)) { best = v; bi = i32(r); } }
+  for (var r = r0; r < r1; r++) { let v = x[base + r * P.inner]; if (v > best || (r == r0)) { best = v; bi = i32(r); } }
   out[i] = bi;`
       : `var acc = ${INIT[op]};
-  for (var r = 0u; r < P.r; r++) { acc = ${combine(op, 'acc', 'x[base + r * P.inner]')}; }
+  for (var r = r0; r < r1; r++) { acc = ${combine(op, 'acc', 'x[base + r * P.inner]')}; }
   out[i] = acc;`;
     return {
       key: `reduce:${op}:strided`,
@@ -35,8 +36,13 @@ ${linearIndexFn(REDUCE_WG)}
 @compute @workgroup_size(${REDUCE_WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = linearIndex(gid, nwg);
-  if (i >= P.outer * P.inner) { return; }
-  let o = i / P.inner;
+  let spans = (P.r + P.span - 1u) / P.span;
+  if (i >= P.outer * spans * P.inner) { return; }
+  // output [outer, spans, inner]: element i reduces r in [span * s, span * (s + 1))
+  let t = i / P.inner;
+  let o = t / spans;
+  let r0 = (t % spans) * P.span;
+  let r1 = min(r0 + P.span, P.r);
   let base = o * P.r * P.inner + (i % P.inner);
   ${body}
 }`,

@@ -38,16 +38,43 @@ export function broadcastStrides(shape: readonly number[], target: readonly numb
   return strides;
 }
 
+function contiguousStridesOf(shape: readonly number[]): number[] {
+  const st = new Array<number>(shape.length);
+  for (let d = shape.length - 1, s = 1; d >= 0; s *= shape[d], d--) st[d] = s;
+  return st;
+}
+
+/** The fewest dimensions the broadcast really has: size-1 output dimensions dropped, and
+ * neighbours merged where every input walks them as one (contiguously, or broadcast over both).
+ * A bias add [B, N, C] + [C] becomes [B*N, C]; same-shaped inputs become one plain index. The
+ * kernel's cost is an integer division per dimension per element, so this is most of its work. */
+export function coalesceBroadcast(shape: readonly number[], strides: readonly (readonly number[])[]): { shape: number[]; strides: number[][] } {
+  const out = { shape: [] as number[], strides: strides.map(() => [] as number[]) };
+  shape.forEach((size, d) => {
+    if (size === 1) return;
+    const k = out.shape.length - 1;
+    if (k >= 0 && strides.every((st, i) => out.strides[i][k] === st[d] * size)) {
+      out.shape[k] *= size;
+      strides.forEach((st, i) => { out.strides[i][k] = st[d]; });
+    } else {
+      out.shape.push(size);
+      strides.forEach((st, i) => out.strides[i].push(st[d]));
+    }
+  });
+  return out;
+}
+
 /** Runs an elementwise expression over broadcast inputs; records nothing. */
 export function mapElements(name: string, expr: string, inputs: Tensor[], out: DType = 'f32', p0 = 0, p1 = 0, shape?: readonly number[]): Tensor {
   const outShape = shape ?? broadcastShapes(...inputs.map((t) => t.shape));
   const result = Tensor.empty(outShape, out);
   const n = result.size;
   if (n === 0) return result;
-  const contiguous = inputs.every((t) => t.shape.length === outShape.length && t.shape.every((s, d) => s === outShape[d]));
-  const kernel = elementwiseKernel({ name, expr, inputs: inputs.map((t) => t.dtype), out, contiguous, rank: outShape.length });
-  const strides = inputs.map((t) => broadcastStrides(t.shape, outShape));
-  const uniforms = new Uint8Array(elementwiseUniforms(n, outShape, strides, p0, p1));
+  const { shape: iterShape, strides } = coalesceBroadcast(outShape, inputs.map((t) => broadcastStrides(t.shape, outShape)));
+  const dense = contiguousStridesOf(iterShape);
+  const contiguous = strides.every((st) => st.every((s, d) => s === dense[d]));
+  const kernel = elementwiseKernel({ name, expr, inputs: inputs.map((t) => t.dtype), out, contiguous, rank: iterShape.length });
+  const uniforms = new Uint8Array(elementwiseUniforms(n, iterShape, strides, p0, p1));
   dispatch(kernel, [...inputs.map((t) => t.buffer), result.buffer], uniforms, Math.ceil(n / ELEMENTWISE_WG));
   return result;
 }

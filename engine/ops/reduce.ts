@@ -31,9 +31,30 @@ function reduceBlock(op: ReduceOp, x: Tensor, d0: number, d1: number): Tensor {
   const out = Tensor.empty(outShape, op === 'argmax' ? 'i32' : 'f32');
   if (out.size === 0) return out;
   const perRow = inner === 1 && r >= 512;
-  const uniforms = new Uint32Array([outer, r, inner, 0]);
+  const spans = perRow || op === 'argmax' ? 1 : reductionSpans(outer * inner, r);
+  if (spans > 1) {
+    // too few outputs to keep the adapter busy (a bias gradient sums 10^5 rows into 32 outputs):
+    // partial results over spans of R first, then those reduced
+    out.dispose();
+    const span = Math.ceil(r / spans);
+    const partial = Tensor.empty([outer, Math.ceil(r / span), inner]);
+    dispatch(reduceKernel(op, false), [x.buffer, partial.buffer], new Uint32Array([outer, r, inner, span]), Math.ceil(partial.size / REDUCE_WG));
+    const combined = reduceBlock(op, partial, 1, 1);
+    partial.dispose();
+    const result = combined.view(outShape);
+    combined.dispose();
+    return result;
+  }
+  const uniforms = new Uint32Array([outer, r, inner, r]);
   dispatch(reduceKernel(op, perRow), [x.buffer, out.buffer], uniforms, perRow ? outer : Math.ceil((outer * inner) / REDUCE_WG));
   return out;
+}
+
+/** How many spans to split a reduction of r elements into, for `outputs` outputs: enough for
+ * some 16k invocations in the first pass, each still walking at least 32 elements. */
+function reductionSpans(outputs: number, r: number): number {
+  if (outputs >= 4096 || r < 256) return 1;
+  return Math.max(1, Math.min(Math.floor(r / 32), Math.ceil(16384 / outputs)));
 }
 
 /** Raw reduction over `dims` (keepdim shape), no gradient. */

@@ -17,10 +17,33 @@ export function contiguousStrides(shape: readonly number[]): number[] {
   return st;
 }
 
+/** Drops size-1 dimensions and merges neighbours that are contiguous with each other in both
+ * source and destination, so the kernel's per-dimension index arithmetic (an integer division
+ * per dimension per element) runs over as few dimensions as the copy really has: a slice along
+ * the last axis of [B, N, C] is a rank-2 copy, a whole-tensor copy rank 1. */
+export function coalesceCopy(shape: readonly number[], src: readonly number[], dst: readonly number[]): { shape: number[]; src: number[]; dst: number[] } {
+  const out = { shape: [] as number[], src: [] as number[], dst: [] as number[] };
+  shape.forEach((size, d) => {
+    if (size === 1) return;
+    const k = out.shape.length - 1;
+    if (k >= 0 && out.src[k] === src[d] * size && out.dst[k] === dst[d] * size) {
+      out.shape[k] *= size;
+      out.src[k] = src[d];
+      out.dst[k] = dst[d];
+    } else {
+      out.shape.push(size);
+      out.src.push(src[d]);
+      out.dst.push(dst[d]);
+    }
+  });
+  return out;
+}
+
 function copyInto(dst: Tensor, src: Tensor, shape: readonly number[], srcOffset: number, srcStrides: readonly number[], dstOffset: number, dstStrides: readonly number[]): void {
   const n = numel(shape);
   if (n === 0) return;
-  dispatch(stridedCopyKernel, [src.buffer, dst.buffer], stridedCopyUniforms(shape, srcOffset, srcStrides, dstOffset, dstStrides), Math.ceil(n / COPY_WG));
+  const c = coalesceCopy(shape, srcStrides, dstStrides);
+  dispatch(stridedCopyKernel, [src.buffer, dst.buffer], stridedCopyUniforms(c.shape, srcOffset, c.src, dstOffset, c.dst), Math.ceil(n / COPY_WG));
 }
 
 function normDim(dim: number, rank: number): number {

@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import '../helpers/gpu.ts';
 import { ops, Tensor, tidyAsync } from '../../engine/index.ts';
-import { checkOp, numel } from '../helpers/reference.ts';
+import { assertClose, checkOp, numel, randomArray } from '../helpers/reference.ts';
 
 /** Float64 reduction of x (shape) over dims with keepdim. */
 function reduceRef(x: Float64Array, shape: number[], dims: number[], f: (vals: number[]) => number): Float64Array {
@@ -35,6 +35,21 @@ test('sum, mean, max, min over dims match float64 with gradients', async () => {
     await checkOp({ name: `min ${dims}`, shapes: [shape], gpu: ([x]) => ops.min(x, dims), cpu: ([x]) => reduceRef(x, shape, dims, (v) => Math.min(...v)) });
   }
   await checkOp({ name: 'norm', shapes: [[4, 9]], gpu: ([x]) => ops.norm(x, 1), cpu: ([x]) => reduceRef(x, [4, 9], [1], (v) => Math.sqrt(sumOf(v.map((a) => a * a)))) });
+});
+
+test('few outputs over long strided runs are reduced in spans (two passes) and match float64', async () => {
+  // [2, 3000, 5] over dim 1: 10 outputs, so the first pass splits the 3000 rows into spans;
+  // [1100, 3] over dim 0: spans that do not divide the 1100 rows evenly. (The gradient rule,
+  // an expand, does not depend on how the forward is computed.)
+  const cases: [number[], number[]][] = [[[2, 3000, 5], [1]], [[1100, 3], [0]], [[1100, 3], [0, 1]], [[2, 3000, 5], [0, 1]]];
+  const reductions = [['sum', ops.sum, sumOf], ['max', ops.max, (v: number[]) => Math.max(...v)], ['min', ops.min, (v: number[]) => Math.min(...v)]] as const;
+  for (const [shape, dims] of cases) {
+    const x = randomArray(numel(shape), 7);
+    for (const [name, op, f] of reductions) {
+      const got = await tidyAsync(() => op(Tensor.fromData(Float32Array.from(x), shape), dims).data());
+      assertClose(got, reduceRef(x, shape, dims, f), 1e-5, `${name} [${shape}] over ${dims}`);
+    }
+  }
 });
 
 test('long rows use the workgroup reduction and stay accurate', async () => {
