@@ -215,6 +215,51 @@ const HD256: HDSize = { img: 256, batch: 4, r1: 3, cons: 1, fgUp: [64, 64], bgUp
 const HD512: HDSize = { img: 512, batch: 2, r1: 5, cons: 3, fgUp: [64, 64, 32], bgUp: [64, 32, 16] };
 const HD1024: HDSize = { img: 1024, batch: 2, r1: 10, cons: 10, fgUp: [64, 64, 32, 16], bgUp: [64, 32, 16, 8] };
 
+// ---- small configurations for gramhd's own synthetic heads (`gramhd data synth`) ----
+// Sized for training on two CPU cores (lavapipe) in hours, not GPU-days: 32x32 stage one with
+// hidden width 32, 12 manifolds and batch 4, and a 32 -> 128 GRAM-HD stage with a slim SR network. The
+// data's poses follow FFHQ's distribution and its layout is AFHQ's (poses/NNNNN_pose.npy).
+
+function gram32Synth(): GramConfig {
+  return {
+    name: 'GRAM32_SYNTH',
+    generator: 'GramGenerator',
+    z_dim: 64,
+    img_size: 32,
+    representation: { ...REPRESENTATION, hidden_dim: 32, hidden_dim_sample: 32, center: [...REPRESENTATION.center] },
+    renderer: { num_samples: 16, num_manifolds: 12, levels_start: 23, levels_end: 8 },
+    camera: { ...CAMERA },
+    pose: { ...DEFAULT_POSE },
+    discriminator: { class: 'GramEncoderDiscriminator', img_size: 32, max_channels: 32, patch_ndf: null, patch_layers: null },
+    training: {
+      process: 'Gan3DProcess', batch_size: 4, batch_split: 1, gen_lr: 1e-4, disc_lr: 2e-4, betas: [0, 0.9], adam_eps: 1e-8,
+      grad_clip: 0.3, r1_lambda: 1, pos_lambda: 15, real_pos_lambda: 15, cons_lambda: 0,
+      use_patch_d: false, patch_lambda: 0, r1_patch: false, ema_decays: [0.999, 0.9999], dataset: 'AFHQCats', z_dist: 'gaussian',
+    },
+  };
+}
+
+function gramhd128Synth(): GramHDConfig {
+  const stageOne = gram32Synth();
+  return {
+    ...stageOne,
+    name: 'GRAMHD128_SYNTH',
+    generator: 'GramHDGenerator',
+    img_size: 128,
+    lr_img_size: 32,
+    feature_dim: 16,
+    super_resolution: {
+      fg: { w_dim: 64, nf: 32, nb: 2, gc: 16, up_channels: [32, 32], to_rgb_ks: 1 },
+      bg: { nf: 32, nb: 1, gc: 16, up_channels: [32, 16], use_pixel_shuffle: false, global_residual: true },
+    },
+    discriminator: { ...discriminator(128, true), max_channels: 64 },
+    training: {
+      ...stageOne.training!, process: 'SRGan3DProcess', batch_size: 4, batch_split: 4, gen_lr: 2e-4, r1_lambda: 3, cons_lambda: 1,
+      use_patch_d: true, patch_lambda: 0.1, r1_patch: true,
+    },
+  };
+}
+
 const NAMED: Record<string, () => GeneratorConfig> = {
   GRAM64_FFHQ: () => gram64('FFHQ'),
   GRAM64_AFHQ: () => gram64('AFHQCats'),
@@ -223,6 +268,8 @@ const NAMED: Record<string, () => GeneratorConfig> = {
   GRAMHD512_FFHQ: () => gramhd('FFHQ', HD512),
   GRAMHD512_AFHQ: () => gramhd('AFHQCats', HD512),
   GRAMHD1024_FFHQ: () => gramhd('FFHQ', HD1024),
+  GRAM32_SYNTH: gram32Synth,
+  GRAMHD128_SYNTH: gramhd128Synth,
 };
 
 export const CONFIG_NAMES: readonly string[] = Object.keys(NAMED);

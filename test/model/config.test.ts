@@ -7,8 +7,8 @@ import { goldenDir } from '../helpers/golden.ts';
 
 const manifest = JSON.parse(readFileSync(join(goldenDir, 'manifest.json'), 'utf8'));
 
-test('the seven named configurations carry the paper\'s values', () => {
-  assert.equal([...CONFIG_NAMES], ['GRAM64_FFHQ', 'GRAM64_AFHQ', 'GRAMHD256_FFHQ', 'GRAMHD256_AFHQ', 'GRAMHD512_FFHQ', 'GRAMHD512_AFHQ', 'GRAMHD1024_FFHQ']);
+test('the paper\'s seven named configurations carry its values', () => {
+  assert.equal([...CONFIG_NAMES], ['GRAM64_FFHQ', 'GRAM64_AFHQ', 'GRAMHD256_FFHQ', 'GRAMHD256_AFHQ', 'GRAMHD512_FFHQ', 'GRAMHD512_AFHQ', 'GRAMHD1024_FFHQ', 'GRAM32_SYNTH', 'GRAMHD128_SYNTH']);
   const table: Record<string, [img: number, lr: number | null, batch: number, split: number, gLr: number, dLr: number, r1: number, cons: number, fgUp: number[] | null, bgUp: number[] | null]> = {
     GRAM64_FFHQ: [64, null, 8, 1, 2e-5, 2e-4, 1, 0, null, null],
     GRAM64_AFHQ: [64, null, 8, 1, 2e-5, 2e-4, 1, 0, null, null],
@@ -18,6 +18,7 @@ test('the seven named configurations carry the paper\'s values', () => {
     GRAMHD512_AFHQ: [512, 64, 2, 2, 2e-4, 2e-4, 5, 3, [64, 64, 32], [64, 32, 16]],
     GRAMHD1024_FFHQ: [1024, 64, 2, 2, 2e-4, 2e-4, 10, 10, [64, 64, 32, 16], [64, 32, 16, 8]],
   };
+  assert.equal(Object.keys(table), CONFIG_NAMES.filter((n) => !n.endsWith('_SYNTH')));
   for (const [name, [img, lr, batch, split, gLr, dLr, r1, cons, fgUp, bgUp]] of Object.entries(table)) {
     const c = configByName(name);
     const t = c.training!;
@@ -44,6 +45,21 @@ test('the seven named configurations carry the paper\'s values', () => {
   // each call is a fresh copy
   configByName('GRAM64_FFHQ').representation.center[2] = 0;
   assert.is(configByName('GRAM64_FFHQ').representation.center[2], -1.5);
+});
+
+test('the synthetic-heads configurations: stage one at 32, GRAM-HD 32 -> 128 on its representation', () => {
+  const one = configByName('GRAM32_SYNTH');
+  const hd = configByName('GRAMHD128_SYNTH') as GramHDConfig;
+  assert.is(one.generator, 'GramGenerator');
+  assert.equal([one.img_size, one.z_dim, one.representation.hidden_dim, one.renderer.num_manifolds, one.training!.dataset], [32, 64, 32, 12, 'AFHQCats']);
+  assert.ok(isGramHD(hd));
+  assert.equal([hd.lr_img_size, hd.img_size, hd.super_resolution.fg.w_dim], [one.img_size, 128, one.z_dim]);
+  // GRAM-HD starts from the stage-one representation, so everything it shares must match
+  assert.equal([hd.representation, hd.renderer, hd.camera, hd.pose, hd.z_dim], [one.representation, one.renderer, one.camera, one.pose, one.z_dim]);
+  // the 4x SR network doubles twice in each branch
+  assert.equal([hd.super_resolution.fg.up_channels.length, hd.super_resolution.bg.up_channels.length], [2, 2]);
+  // the synthetic data's poses are drawn like FFHQ's
+  assert.equal(one.pose, { sample_dist: 'gaussian', h_mean: Math.PI / 2, v_mean: Math.PI / 2, h_stddev: 0.3, v_stddev: 0.155 });
 });
 
 test('the golden cases\' configurations load as they are', () => {
