@@ -1,7 +1,10 @@
 // Compositing the points of each ray front to back: sort them by distance from the camera, turn
 // density into opacity, and accumulate with the transmittance T = prod(1 - alpha + 1e-10) of
 // everything in front.
-import { ops, Tensor } from '../engine/index.ts';
+import { isGradEnabled, ops, Tensor } from '../engine/index.ts';
+import { dispatch } from '../engine/runtime.ts';
+import { MANIFOLD_COMPOSITE_MAX_POINTS, MANIFOLD_COMPOSITE_WG, manifoldCompositeKernel } from '../kernels/manifold-composite.ts';
+import { fusedImpl, type FusedImpl } from './fused-linear.ts';
 
 /** Spacing used for every manifold's opacity; the background (and the farthest point) get 1e10. */
 export const MANIFOLD_DELTA = 0.04;
@@ -58,7 +61,6 @@ export interface Composited {
   rgb: Tensor;
   /** [B, R, 1] expected distance. */
   depth: Tensor;
-  weights: Tensor;
 }
 
 /**
@@ -66,10 +68,13 @@ export interface Composited {
  * background point at index M-1): rgbSigma [B, R, M, 4], distances and isValid [B, R, M, 1].
  * delta is 0.04 except for the background and the farthest point (1e10);
  * alpha = (1 - exp(-delta sigma)) * isValid. Distances carry no gradient (the reference computes
- * them under no_grad).
+ * them under no_grad). Renders that record no gradient run it as one kernel (compositeFused);
+ * `impl: 'reference'` forces the op-level path, which training differentiates.
  */
-export function compositeManifolds(rgbSigma: Tensor, distances: Tensor, isValid: Tensor): Composited {
+export function compositeManifolds(rgbSigma: Tensor, distances: Tensor, isValid: Tensor, impl: FusedImpl = fusedImpl()): Composited {
   const m = rgbSigma.shape[2];
+  const recording = isGradEnabled() && [rgbSigma, distances, isValid].some((t) => t.requiresGrad);
+  if (impl === 'fused' && !recording && m <= MANIFOLD_COMPOSITE_MAX_POINTS) return compositeFused(rgbSigma, distances, isValid);
   const sorted = sortByDistance(distances, [rgbSigma, isValid]);
   const [raw, valid] = sorted.values;
   const isBackground = ops.eq(ops.toF32(sorted.order), m - 1);
@@ -77,6 +82,19 @@ export function compositeManifolds(rgbSigma: Tensor, distances: Tensor, isValid:
   const delta = ops.where(ops.maximum(isBackground, isLast), FINAL_DELTA, MANIFOLD_DELTA);
   const sigma = ops.narrow(raw, 3, 3, 1);
   const alpha = ops.mul(ops.rsub(1, ops.exp(ops.neg(ops.mul(delta, sigma)))), valid);
-  const { weights, sums: [rgb, depth] } = alphaComposite(alpha, [ops.narrow(raw, 3, 0, 3), sorted.distances]);
-  return { rgb, depth, weights };
+  const { sums: [rgb, depth] } = alphaComposite(alpha, [ops.narrow(raw, 3, 0, 3), sorted.distances]);
+  return { rgb, depth };
+}
+
+/** compositeManifolds in one kernel (kernels/manifold-composite.ts), for renders nothing is
+ * differentiated through: what inference runs. */
+function compositeFused(rgbSigma: Tensor, distances: Tensor, isValid: Tensor): Composited {
+  const [b, r, m] = rgbSigma.shape;
+  const rgb = Tensor.empty([b, r, 3]);
+  const depth = Tensor.empty([b, r, 1]);
+  if (b * r > 0) {
+    dispatch(manifoldCompositeKernel, [rgbSigma.buffer, distances.buffer, isValid.buffer, rgb.buffer, depth.buffer],
+      new Uint32Array([b * r, m, 0, 0]), Math.ceil((b * r) / MANIFOLD_COMPOSITE_WG));
+  }
+  return { rgb, depth };
 }
