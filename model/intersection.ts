@@ -1,7 +1,10 @@
 // Ray-manifold intersection: where each ray first crosses each level of the scalar field s, from the
 // field sampled at S points along it. Differentiable in s (GRAM trains its sample network through
 // the interpolated intersection points).
-import { ops, Tensor } from '../engine/index.ts';
+import { isGradEnabled, ops, Tensor } from '../engine/index.ts';
+import { dispatch } from '../engine/runtime.ts';
+import { MANIFOLD_INTERSECTION_WG, manifoldIntersectionKernel } from '../kernels/manifold-intersection.ts';
+import { fusedImpl, type FusedImpl } from './fused-linear.ts';
 import { linspace } from './camera.ts';
 import type { RendererConfig } from './config.ts';
 
@@ -32,13 +35,17 @@ function repeatIndex(idx: Tensor, size: number): Tensor {
  * scores segment i as +c_i if it crosses and -c_i if not, with c = linspace(S-1, 0, S-1), and takes
  * the argmax: the nearest crossing segment, or the last one (score 0) when none crosses. The point
  * is (x_l (s_h - l) + x_h (l - s_l)) / (s_h - s_l) on a crossing segment whose field changes by more
- * than 0.05, else x_h; validity is whether the chosen segment crosses.
+ * than 0.05, else x_h; validity is whether the chosen segment crosses. Renders that record no
+ * gradient run it as one kernel (intersectFused); `impl: 'reference'` forces the op-level path.
  */
-export function intersectManifolds(points: Tensor, s: Tensor, levels: Tensor): Intersections {
+export function intersectManifolds(points: Tensor, s: Tensor, levels: Tensor, impl: FusedImpl = fusedImpl()): Intersections {
   const [b, r, samples] = points.shape;
   const l = levels.size;
   if (points.rank !== 4 || points.shape[3] !== 3) throw new Error(`intersection: points must be [B, R, S, 3], got [${points.shape.join(', ')}]`);
   if (s.shape.join() !== `${b},${r},${samples},1`) throw new Error(`intersection: s must be [${b}, ${r}, ${samples}, 1], got [${s.shape.join(', ')}]`);
+  if (samples < 2) throw new Error(`intersection: needs at least 2 samples per ray, got ${samples}`);
+  const recording = isGradEnabled() && (points.requiresGrad || s.requiresGrad);
+  if (impl === 'fused' && !recording) return intersectFused(points, s, levels);
   const lower = ops.narrow(s, 2, 0, samples - 1);
   const upper = ops.narrow(s, 2, 1, samples - 1);
   // [B, R, S-1, L]
@@ -60,4 +67,22 @@ export function intersectManifolds(points: Tensor, s: Tensor, levels: Tensor): I
   const scale = ops.where(steep, change, MIN_INTERPOLATION_STEP);
   const interpolated = ops.div(ops.add(ops.mul(ops.sub(sh, level), xl), ops.mul(ops.sub(level, sl), xh)), scale);
   return { points: ops.where(ops.mul(isValid, steep), interpolated, xh), isValid };
+}
+
+/** intersectManifolds in one kernel (kernels/manifold-intersection.ts), for renders nothing is
+ * differentiated through; training keeps the op-level path, which carries the field's gradient. */
+function intersectFused(points: Tensor, s: Tensor, levels: Tensor): Intersections {
+  const [b, r, samples] = points.shape;
+  const l = levels.size;
+  const hits = Tensor.empty([b, r, l, 3]);
+  const isValid = Tensor.empty([b, r, l, 1]);
+  const n = b * r * l;
+  if (n > 0) {
+    const uniforms = new ArrayBuffer(16);
+    new Uint32Array(uniforms, 0, 3).set([b * r, samples, l]);
+    new Float32Array(uniforms, 12, 1)[0] = MIN_INTERPOLATION_STEP;
+    dispatch(manifoldIntersectionKernel, [points.buffer, s.buffer, levels.buffer, hits.buffer, isValid.buffer], new Uint8Array(uniforms),
+      Math.ceil(n / MANIFOLD_INTERSECTION_WG));
+  }
+  return { points: hits, isValid };
 }
