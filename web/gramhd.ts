@@ -1,25 +1,35 @@
 // The browser API: load one of our safetensors checkpoints over HTTP and render a seed at a pose into
 // a WebGPU canvas. The image never comes back to the CPU for display: a fullscreen-triangle render
-// pass reads the generator's output buffer and writes the canvas texture. The same submit copies the
-// presented texture into a mappable buffer, so that tests can read what is on screen
-// (window.__gramhdLastFrame, RGBA bytes; headless Chromium cannot screenshot a WebGPU canvas).
+// pass reads the generator's output buffer and writes the canvas texture. GRAM-HD shows its low-res
+// render first, then the super-resolved frame. Exports (PNG, turntable MP4) do read back. Tests can
+// ask for each presented frame's pixels (window.__gramhdCapture = true, then __gramhdLastFrame, RGBA;
+// headless Chromium cannot screenshot a WebGPU canvas).
 import { engineDevice, initDevice, noGrad, Tensor, tidy } from '../engine/index.ts';
+import { throwPendingGpuError } from '../engine/device.ts';
+import { resetPool } from '../engine/buffer-pool.ts';
 import { flush, withEncoder } from '../engine/runtime.ts';
 import { cameraFromPose } from '../model/camera.ts';
-import type { GeneratorConfig } from '../model/config.ts';
-import type { GramGenerator } from '../model/gram.ts';
+import { isGramHD, type GeneratorConfig } from '../model/config.ts';
+import { renderManifolds, type GramGenerator } from '../model/gram.ts';
 import type { GramHDGenerator } from '../model/gramhd.ts';
 import { generatorFromBytes } from './load.ts';
 import { TorchGenerator } from '../model/torch-random.ts';
+import { encodePng } from './png.ts';
 
-export interface GramHDModel {
+/** A loaded checkpoint. Events: `device-lost` (detail: the reason) when the GPU device it lives on
+ * is lost; restoreDevice() then rebuilds it on a new device. */
+export interface GramHDModel extends EventTarget {
   readonly url: string;
   readonly config: GeneratorConfig;
   readonly generator: GramGenerator | GramHDGenerator;
+  /** GRAM-HD: there is a low-res frame to show before the super-resolved one. */
+  readonly hasLowRes: boolean;
   /** The checkpoint held truncation averages; otherwise they come from each seed's torch stream. */
   readonly storedAverage: boolean;
   /** The seed whose per-seed average is set (when not stored). */
   averageSeed: number | null;
+  /** Why the GPU device was lost, or null while it works. */
+  readonly lost: string | null;
   dispose(): void;
 }
 
@@ -39,21 +49,41 @@ export interface RenderOptions {
   truncation?: number;
   /** Render the view direction fixed at the front (the reference's multiview/video setting). */
   lockViewDependence?: boolean;
+  /** GRAM-HD: show the low-res frame before the super-resolved one (default true). This renders the
+   * low-res image once more than the forward does (the forward has no point to stop at). */
+  progressive?: boolean;
+  /** GRAM-HD: show only the low-res frame (fast; for dragging). */
+  lowResOnly?: boolean;
+  /** Called once per frame on screen: the low-res one (GRAM-HD), then the final one. */
+  onFrame?: (info: FrameInfo) => void;
 }
 
+export type FrameStage = 'low-res' | 'final';
+
 export interface FrameInfo {
+  /** 'low-res': GRAM-HD's low-res render, upscaled to the canvas; 'final': the generator's image. */
+  stage: FrameStage;
+  /** The canvas size (the generator's image size). */
   width: number;
   height: number;
-  /** Milliseconds from the call to the frame being on screen and read back. */
+  /** The size of the image shown (lr_img_size for the low-res frame). */
+  imageWidth: number;
+  imageHeight: number;
+  /** Milliseconds from the call to the GPU having drawn this frame. */
   ms: number;
   format: GPUTextureFormat;
+  seed: number;
 }
 
 declare global {
   interface Window {
+    /** Set to true to have every presented frame read back into __gramhdLastFrame (tests). */
+    __gramhdCapture?: boolean;
     /** The last frame presented by renderToCanvas, RGBA, row-major from the top-left. */
     __gramhdLastFrame?: Uint8Array;
     __gramhdLastFrameInfo?: FrameInfo;
+    /** The last low-res frame (GRAM-HD), as __gramhdLastFrame. */
+    __gramhdLowResFrame?: Uint8Array;
   }
 }
 
@@ -66,8 +96,26 @@ export function hasWebGPU(): boolean {
   return gpuOf() !== undefined;
 }
 
+const NO_WEBGPU = 'This browser has no WebGPU (navigator.gpu is missing): use Chrome/Edge 113+ or enable WebGPU';
+
+/** The engine's device from navigator.gpu, with a browser's words for a missing adapter. */
+async function startDevice(): Promise<void> {
+  if (!hasWebGPU()) throw new Error(NO_WEBGPU);
+  try {
+    await initDevice(gpuOf());
+  } catch (error) {
+    if (!/no WebGPU adapter/.test((error as Error).message)) throw error;
+    throw new Error('This browser has WebGPU but offers no GPU adapter (hardware acceleration may be off or the GPU blocklisted; chrome://gpu says why)');
+  }
+}
+
 async function fetchBytes(url: string, onProgress?: LoadOptions['onProgress']): Promise<Uint8Array> {
-  const response = await fetch(url);
+  let response: Response;
+  try {
+    response = await fetch(url);
+  } catch (error) {
+    throw new Error(`${url}: could not fetch the checkpoint (${(error as Error).message})`);
+  }
   if (!response.ok) throw new Error(`${url}: HTTP ${response.status} ${response.statusText}`);
   const header = response.headers.get('content-length');
   const total = header !== null && Number.isFinite(Number(header)) ? Number(header) : null;
@@ -87,6 +135,7 @@ async function fetchBytes(url: string, onProgress?: LoadOptions['onProgress']): 
     loaded += value.byteLength;
     onProgress?.(loaded, total);
   }
+  if (total !== null && loaded < total) throw new Error(`${url}: the download stopped after ${loaded} of ${total} bytes`);
   const out = new Uint8Array(loaded);
   let offset = 0;
   for (const c of chunks) {
@@ -96,23 +145,85 @@ async function fetchBytes(url: string, onProgress?: LoadOptions['onProgress']): 
   return out;
 }
 
+class LoadedModel extends EventTarget implements GramHDModel {
+  generator!: GramGenerator | GramHDGenerator;
+  config!: GeneratorConfig;
+  storedAverage = false;
+  averageSeed: number | null = null;
+  lost: string | null = null;
+  /** The device the generator lives on. */
+  device: GPUDevice | null = null;
+  private disposed = false;
+
+  constructor(readonly url: string, private readonly bytes: Uint8Array, private readonly configText: string | undefined) {
+    super();
+  }
+
+  get hasLowRes(): boolean {
+    return isGramHD(this.config);
+  }
+
+  /** Builds the generator on the engine's current device and watches that device. */
+  build(): void {
+    const name = decodeURIComponent(this.url.split('/').pop() || this.url);
+    const { generator, config, storedAverage } = generatorFromBytes(this.bytes, name, this.configText);
+    Object.assign(this, { generator, config, storedAverage, averageSeed: null, lost: null });
+    const { device } = engineDevice();
+    this.device = device;
+    void device.lost.then((info) => {
+      if (this.disposed || this.generator !== generator) return;
+      this.lost = info.message ? `${info.reason}: ${info.message}` : info.reason;
+      this.dispatchEvent(new CustomEvent('device-lost', { detail: this.lost }));
+    });
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    this.generator.dispose();
+  }
+}
+
 /** Fetches a safetensors checkpoint and builds its generator on the WebGPU device. */
 export async function loadCheckpoint(url: string, options: LoadOptions = {}): Promise<GramHDModel> {
-  if (!hasWebGPU()) throw new Error('this browser has no WebGPU (navigator.gpu is missing): use Chrome/Edge 113+ or enable WebGPU');
-  await initDevice(gpuOf());
+  await startDevice();
   const bytes = await fetchBytes(url, options.onProgress);
-  const name = decodeURIComponent(url.split('/').pop() || url);
-  const { generator, config, storedAverage } = generatorFromBytes(bytes, name, options.config);
-  return {
-    url, config, generator, storedAverage, averageSeed: null,
-    dispose: () => generator.dispose(),
-  };
+  const model = new LoadedModel(url, bytes, options.config);
+  model.build();
+  return model;
+}
+
+/** After a `device-lost` event: acquires a new device and rebuilds the model's generator on it (the
+ * checkpoint's bytes are kept for this), after the renders already asked for have ended. Renders
+ * continue with renderToCanvas as before. */
+export function restoreDevice(model: GramHDModel): Promise<void> {
+  return serialised(() => restoreNow(model as LoadedModel));
+}
+
+async function restoreNow(m: LoadedModel): Promise<void> {
+  if (!m.lost) return;
+  for (const [canvas, entry] of [...shown]) if (entry.device === m.device) forgetImage(canvas);
+  m.generator.dispose();
+  // the pool now holds the lost device's buffers: forget them all (cached ones of a newer device
+  // too, when another model was restored first: they are only dropped from the cache)
+  resetPool();
+  try {
+    throwPendingGpuError();
+  } catch {
+    // the loss itself, already reported
+  }
+  await startDevice();
+  m.build();
+}
+
+/** Loses the engine's device on purpose (device.destroy()): how tests exercise the retry path. */
+export function loseDeviceForTesting(): void {
+  engineDevice().device.destroy();
 }
 
 // --- display ---------------------------------------------------------------------------------------
 
 const DISPLAY_WGSL = /* wgsl */ `
-struct Params { width: u32, height: u32 }
+struct Params { width: u32, height: u32, canvasWidth: u32, canvasHeight: u32 }
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> image: array<f32>;
 
@@ -127,9 +238,10 @@ fn level(x: f32) -> f32 {
   return floor(v * 255.0) / 255.0;
 }
 
+// nearest-neighbour scaling of the image to the canvas (the low-res frame of GRAM-HD)
 @fragment fn fs(@builtin(position) pos: vec4f) -> @location(0) vec4f {
-  let x = min(u32(pos.x), params.width - 1u);
-  let y = min(u32(pos.y), params.height - 1u);
+  let x = min(u32(pos.x) * params.width / params.canvasWidth, params.width - 1u);
+  let y = min(u32(pos.y) * params.height / params.canvasHeight, params.height - 1u);
   let plane = params.width * params.height;
   let p = y * params.width + x;
   return vec4f(level(image[p]), level(image[plane + p]), level(image[2u * plane + p]), 1.0);
@@ -138,6 +250,13 @@ fn level(x: f32) -> f32 {
 
 let display: { device: GPUDevice; format: GPUTextureFormat; pipeline: GPURenderPipeline } | null = null;
 const configured = new WeakMap<HTMLCanvasElement, { context: GPUCanvasContext; device: GPUDevice }>();
+/** The image each canvas shows, kept on the GPU for exportPNG. */
+const shown = new Map<HTMLCanvasElement, { image: Tensor; stage: FrameStage; device: GPUDevice }>();
+
+function forgetImage(canvas: HTMLCanvasElement): void {
+  shown.get(canvas)?.image.dispose();
+  shown.delete(canvas);
+}
 
 function displayPipeline(device: GPUDevice, format: GPUTextureFormat): GPURenderPipeline {
   if (display?.device === device && display.format === format) return display.pipeline;
@@ -168,25 +287,32 @@ function contextFor(canvas: HTMLCanvasElement, device: GPUDevice): GPUCanvasCont
   return context;
 }
 
-/** Draws image 0 of `image` [B, 3, H, W] (values in [-1, 1]) into the canvas, sized H x W, and
- * resolves with the presented pixels read back (RGBA). */
-async function present(image: Tensor, canvas: HTMLCanvasElement): Promise<{ data: Uint8Array; format: GPUTextureFormat }> {
+function capturing(): boolean {
+  return typeof window !== 'undefined' && window.__gramhdCapture === true;
+}
+
+/** Draws image 0 of `image` [B, 3, h, w] (values in [-1, 1]) into the canvas, sized `size` (default
+ * the image's), nearest-neighbour scaled; the canvas keeps the image (for exportPNG). With capture
+ * on, resolves with the presented pixels read back (RGBA); otherwise once the GPU has drawn it. */
+async function present(image: Tensor, stage: FrameStage, canvas: HTMLCanvasElement, size?: [number, number]): Promise<{ data: Uint8Array | null; format: GPUTextureFormat }> {
   const { device } = engineDevice();
-  const [, channels, height, width] = image.shape;
+  const [, channels, imageHeight, imageWidth] = image.shape;
   if (channels !== 3) throw new Error(`expected an RGB image, got [${image.shape.join(', ')}]`);
+  const [height, width] = size ?? [imageHeight, imageWidth];
   if (canvas.width !== width) canvas.width = width;
   if (canvas.height !== height) canvas.height = height;
   const context = contextFor(canvas, device);
   const texture = context.getCurrentTexture();
   const pipeline = displayPipeline(device, texture.format);
-  const params = device.createBuffer({ size: 8, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
-  device.queue.writeBuffer(params, 0, new Uint32Array([width, height]));
+  const params = device.createBuffer({ size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+  device.queue.writeBuffer(params, 0, new Uint32Array([imageWidth, imageHeight, width, height]));
   const bindGroup = device.createBindGroup({
     layout: pipeline.getBindGroupLayout(0),
     entries: [{ binding: 0, resource: { buffer: params } }, { binding: 1, resource: { buffer: image.buffer } }],
   });
+  const capture = capturing();
   const bytesPerRow = Math.ceil((width * 4) / 256) * 256;
-  const staging = device.createBuffer({ size: bytesPerRow * height, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const staging = capture ? device.createBuffer({ size: bytesPerRow * height, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }) : null;
   // in the engine's pending encoder, after the dispatches that produce the image: one submit
   withEncoder((encoder) => {
     const pass = encoder.beginRenderPass({
@@ -196,9 +322,16 @@ async function present(image: Tensor, canvas: HTMLCanvasElement): Promise<{ data
     pass.setBindGroup(0, bindGroup);
     pass.draw(3);
     pass.end();
-    encoder.copyTextureToBuffer({ texture }, { buffer: staging, bytesPerRow, rowsPerImage: height }, [width, height, 1]);
+    if (staging) encoder.copyTextureToBuffer({ texture }, { buffer: staging, bytesPerRow, rowsPerImage: height }, [width, height, 1]);
   });
   flush();
+  if (shown.get(canvas)?.image !== image) forgetImage(canvas);
+  shown.set(canvas, { image, stage, device });
+  params.destroy();
+  if (!staging) {
+    await device.queue.onSubmittedWorkDone();
+    return { data: null, format: texture.format };
+  }
   await staging.mapAsync(GPUMapMode.READ);
   const mapped = new Uint8Array(staging.getMappedRange());
   const data = new Uint8Array(width * height * 4);
@@ -215,8 +348,18 @@ async function present(image: Tensor, canvas: HTMLCanvasElement): Promise<{ data
   }
   staging.unmap();
   staging.destroy();
-  params.destroy();
   return { data, format: texture.format };
+}
+
+/** Lets the browser put the frame just drawn on screen before more GPU work is queued behind it. */
+function nextFrame(): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, 100); // rAF does not run in hidden tabs
+    requestAnimationFrame(() => {
+      clearTimeout(timer);
+      setTimeout(resolve, 0);
+    });
+  });
 }
 
 /** The latent code of `seed` (torch.manual_seed(seed); torch.randn(1, z_dim)) and, when asked, the
@@ -229,18 +372,21 @@ export function seedLatents(seed: number, zDim: number, withAverage: boolean): {
 
 let queue: Promise<unknown> = Promise.resolve();
 
-/** Renders `seed` at the pose into the canvas (resized to the image), like `gramhd render --average
- * auto`: the stored truncation averages, else the seed's own. Calls are serialised. */
-export function renderToCanvas(model: GramHDModel, canvas: HTMLCanvasElement, options: RenderOptions = {}): Promise<FrameInfo> {
-  const run = queue.then(() => renderNow(model, canvas, options));
+/** Runs `job` after every render or export already asked for (the engine renders one at a time and
+ * the truncation average belongs to one seed at a time). */
+function serialised<T>(job: () => Promise<T>): Promise<T> {
+  const run = queue.then(job);
   queue = run.catch(() => undefined);
   return run;
 }
 
-async function renderNow(model: GramHDModel, canvas: HTMLCanvasElement, options: RenderOptions): Promise<FrameInfo> {
-  const started = performance.now();
-  const seed = options.seed ?? 0;
-  const psi = options.truncation ?? 0.7;
+/** Why rendering on this model cannot go on (the device is gone), as an Error. */
+function checkDevice(model: GramHDModel): void {
+  if (model.lost) throw new Error(`The GPU device was lost (${model.lost}). Retry to create a new one.`);
+}
+
+/** Sets the seed's truncation centre (unless the checkpoint stores one) and returns its z [1, z_dim]. */
+function prepareSeed(model: GramHDModel, seed: number, psi: number): Float32Array {
   const zDim = model.config.z_dim;
   const needAverage = psi !== 1 && !model.storedAverage && model.averageSeed !== seed;
   const { z, averageZ } = seedLatents(seed, zDim, needAverage);
@@ -248,21 +394,195 @@ async function renderNow(model: GramHDModel, canvas: HTMLCanvasElement, options:
     tidy(() => noGrad(() => model.generator.computeTruncationAverage(Tensor.fromData(averageZ, [10000, zDim]))));
     model.averageSeed = seed;
   }
-  const camera = cameraFromPose(Math.PI / 2 + (options.pitch ?? 0), Math.PI / 2 + (options.yaw ?? 0));
-  const image = tidy(() => noGrad(() => model.generator.forward(Tensor.fromData(z, [1, zDim]), [camera], {
-    truncationPsi: psi,
+  return z;
+}
+
+function cameraOf(options: { yaw?: number; pitch?: number }) {
+  return cameraFromPose(Math.PI / 2 + (options.pitch ?? 0), Math.PI / 2 + (options.yaw ?? 0));
+}
+
+/** The generator's image [1, 3, H, W] for a seed and pose (the caller disposes it). */
+function renderImage(model: GramHDModel, z: Float32Array, options: RenderOptions): Tensor {
+  return tidy(() => noGrad(() => model.generator.forward(Tensor.fromData(z, [1, model.config.z_dim]), [cameraOf(options)], {
+    truncationPsi: options.truncation ?? 0.7,
     lockViewDependence: options.lockViewDependence ?? true,
   }).image));
-  let frame: { data: Uint8Array; format: GPUTextureFormat };
-  try {
-    frame = await present(image, canvas);
-  } finally {
-    image.dispose();
+}
+
+/** GRAM-HD's low-res image [1, 3, HL, HL]: the forward's first step (the same renderManifolds call). */
+function renderLowRes(model: GramHDModel, z: Float32Array, options: RenderOptions): Tensor {
+  const { config, generator } = model;
+  if (!isGramHD(config)) throw new Error('only GRAM-HD has a low-res frame');
+  return tidy(() => noGrad(() => {
+    const { used } = generator.codes(Tensor.fromData(z, [1, config.z_dim]), options.truncation ?? 0.7);
+    return renderManifolds(generator.representation, used, [cameraOf(options)],
+      { camera: config.camera, renderer: config.renderer, imgSize: config.lr_img_size },
+      { lockViewDependence: options.lockViewDependence ?? true }).image;
+  }));
+}
+
+/** Renders `seed` at the pose into the canvas (sized to the generator's image), like `gramhd render
+ * --average auto`: the stored truncation averages, else the seed's own. GRAM-HD shows the low-res
+ * frame first (options.progressive). Calls are serialised; resolves with the last frame's info. */
+export function renderToCanvas(model: GramHDModel, canvas: HTMLCanvasElement, options: RenderOptions = {}): Promise<FrameInfo> {
+  return serialised(() => renderNow(model, canvas, options));
+}
+
+async function renderNow(model: GramHDModel, canvas: HTMLCanvasElement, options: RenderOptions): Promise<FrameInfo> {
+  checkDevice(model);
+  const started = performance.now();
+  const seed = options.seed ?? 0;
+  const z = prepareSeed(model, seed, options.truncation ?? 0.7);
+  const size: [number, number] = [model.config.img_size, model.config.img_size];
+  const show = async (image: Tensor, stage: FrameStage): Promise<FrameInfo> => {
+    let frame: { data: Uint8Array | null; format: GPUTextureFormat };
+    try {
+      frame = await present(image, stage, canvas, size);
+    } catch (error) {
+      forgetImage(canvas);
+      image.dispose();
+      throw error;
+    }
+    const info: FrameInfo = {
+      stage, width: canvas.width, height: canvas.height, imageWidth: image.shape[3], imageHeight: image.shape[2],
+      ms: performance.now() - started, format: frame.format, seed,
+    };
+    if (typeof window !== 'undefined' && frame.data) {
+      window.__gramhdLastFrame = frame.data;
+      window.__gramhdLastFrameInfo = info;
+      if (stage === 'low-res') window.__gramhdLowResFrame = frame.data;
+    }
+    options.onFrame?.(info);
+    return info;
+  };
+  if (model.hasLowRes && (options.lowResOnly || (options.progressive ?? true))) {
+    const info = await show(renderLowRes(model, z, options), 'low-res');
+    if (options.lowResOnly) return info;
+    await nextFrame();
+    checkDevice(model);
   }
-  const info: FrameInfo = { width: canvas.width, height: canvas.height, ms: performance.now() - started, format: frame.format };
-  if (typeof window !== 'undefined') {
-    window.__gramhdLastFrame = frame.data;
-    window.__gramhdLastFrameInfo = info;
+  return show(renderImage(model, z, options), 'final');
+}
+
+// --- export ----------------------------------------------------------------------------------------
+
+/** 8-bit RGBA of image 0 of `values` [B, 3, h, w] scaled (nearest) to width x height, as the display
+ * shader computes it (float32: x * 0.5 + 0.5 clamped, times 255, floored). */
+function toRgba(values: Float32Array, shape: readonly number[], width: number, height: number): Uint8Array {
+  const [, , h, w] = shape;
+  const f = Math.fround;
+  const out = new Uint8Array(width * height * 4);
+  for (let y = 0; y < height; y++) {
+    const sy = Math.min(Math.floor((y * h) / height), h - 1);
+    for (let x = 0; x < width; x++) {
+      const sx = Math.min(Math.floor((x * w) / width), w - 1);
+      const o = (y * width + x) * 4;
+      for (let c = 0; c < 3; c++) {
+        const v = Math.min(Math.max(f(f(values[c * h * w + sy * w + sx] * 0.5) + 0.5), 0), 1);
+        out[o + c] = Math.floor(f(v * 255)) || 0;
+      }
+      out[o + 3] = 255;
+    }
   }
-  return info;
+  return out;
+}
+
+/** The frame the canvas shows as a PNG (read back from the GPU image it was drawn from). */
+export function exportPNG(canvas: HTMLCanvasElement): Promise<Blob> {
+  return serialised(async () => {
+    const last = shown.get(canvas);
+    if (!last) throw new Error('nothing rendered into this canvas yet');
+    const values = await last.image.toFloat32();
+    const rgba = toRgba(values, last.image.shape, canvas.width, canvas.height);
+    return new Blob([await encodePng(rgba, canvas.width, canvas.height)], { type: 'image/png' });
+  });
+}
+
+export interface TurntableOptions {
+  seed?: number;
+  truncation?: number;
+  /** Radians from the front view; default 0. */
+  pitch?: number;
+  /** Frames (default 60, as `gramhd render --type video`). */
+  frames?: number;
+  /** Frames per second (default 30). */
+  fps?: number;
+  /** The yaw swings -amplitude -> amplitude -> -amplitude (default 0.3 rad). */
+  amplitude?: number;
+  /** Called after each frame is rendered. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+const H264 = 'avc1.42001f';
+
+function h264Config(width: number, height: number, fps: number): VideoEncoderConfig {
+  return { codec: H264, width, height, framerate: fps, bitrate: Math.max(200_000, Math.round(width * height * fps * 0.4)), latencyMode: 'quality', avc: { format: 'avc' } };
+}
+
+/** Null when this browser can encode an H.264 video of this size, else why not (for the page). */
+export async function mp4Unsupported(width: number, height: number, fps = 30): Promise<string | null> {
+  if (typeof VideoEncoder === 'undefined') return 'this browser has no WebCodecs VideoEncoder (MP4 export needs Chrome/Edge 94+ over https or localhost)';
+  if (width % 2 || height % 2) return `H.264 needs an even frame size, not ${width}x${height}`;
+  const support = await VideoEncoder.isConfigSupported(h264Config(width, height, fps)).catch(() => ({ supported: false }));
+  return support.supported ? null : `this browser cannot encode H.264 (${H264}) at ${width}x${height}: MP4 export needs a browser with an H.264 encoder (Chrome/Edge)`;
+}
+
+/** The yaws of a turntable of n frames: -a -> a -> -a, each half without its last point (n = 60 gives
+ * the CLI's video poses). */
+export function turntableYaws(n: number, amplitude = 0.3): number[] {
+  const half = Math.max(1, Math.floor(n / 2));
+  return Array.from({ length: n }, (_, i) => (i < half ? -amplitude + (2 * amplitude * i) / half : amplitude - (2 * amplitude * (i - half)) / Math.max(1, n - half)));
+}
+
+/** Renders a yaw sweep of `seed` and encodes it as an H.264 MP4 (WebCodecs + mp4-muxer), like `gramhd
+ * render --type video`. Frames are read back from the GPU one at a time. */
+export function exportTurntableMP4(model: GramHDModel, options: TurntableOptions = {}): Promise<Blob> {
+  return serialised(async () => {
+    checkDevice(model);
+    const size = model.config.img_size;
+    const fps = options.fps ?? 30;
+    const why = await mp4Unsupported(size, size, fps);
+    if (why) throw new Error(`MP4 export: ${why}`);
+    const { Muxer, ArrayBufferTarget } = await import('mp4-muxer');
+    const target = new ArrayBufferTarget();
+    const muxer = new Muxer({ target, video: { codec: 'avc', width: size, height: size, frameRate: fps }, fastStart: 'in-memory' });
+    const frameMicros = 1e6 / fps;
+    let failure: Error | null = null;
+    const encoder = new VideoEncoder({
+      output: (chunk, meta) => {
+        const data = new Uint8Array(chunk.byteLength);
+        chunk.copyTo(data);
+        muxer.addVideoChunkRaw(data, chunk.type, chunk.timestamp, frameMicros, meta);
+      },
+      error: (error) => { failure = error; },
+    });
+    try {
+      encoder.configure(h264Config(size, size, fps));
+      const seed = options.seed ?? 0;
+      const z = prepareSeed(model, seed, options.truncation ?? 0.7);
+      const yaws = turntableYaws(options.frames ?? 60, options.amplitude ?? 0.3);
+      for (let i = 0; i < yaws.length; i++) {
+        const image = renderImage(model, z, { truncation: options.truncation, pitch: options.pitch, yaw: yaws[i] });
+        let values: Float32Array;
+        try {
+          values = await image.toFloat32();
+        } finally {
+          image.dispose();
+        }
+        const frame = new VideoFrame(toRgba(values, image.shape, size, size), {
+          format: 'RGBA', codedWidth: size, codedHeight: size, timestamp: Math.round(i * frameMicros), duration: Math.round(frameMicros),
+        });
+        encoder.encode(frame, { keyFrame: i === 0 });
+        frame.close();
+        if (failure) break;
+        options.onProgress?.(i + 1, yaws.length);
+      }
+      if (!failure) await encoder.flush();
+    } finally {
+      if (encoder.state !== 'closed') encoder.close();
+    }
+    if (failure) throw new Error(`MP4 export: the video encoder failed: ${(failure as Error).message}`);
+    muxer.finalize();
+    return new Blob([target.buffer], { type: 'video/mp4' });
+  });
 }

@@ -1,3 +1,6 @@
 // The library bundle (web/dist/gramhd.js): the API plus the <gramhd-viewer> element.
-export { hasWebGPU, loadCheckpoint, renderToCanvas, seedLatents, type FrameInfo, type GramHDModel, type LoadOptions, type RenderOptions } from './gramhd.ts';
+export {
+  exportPNG, exportTurntableMP4, hasWebGPU, loadCheckpoint, mp4Unsupported, renderToCanvas, restoreDevice, seedLatents, turntableYaws,
+  type FrameInfo, type FrameStage, type GramHDModel, type LoadOptions, type RenderOptions, type TurntableOptions,
+} from './gramhd.ts';
 export { GramHDViewer } from './viewer.ts';

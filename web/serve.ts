@@ -1,6 +1,6 @@
 // Node side of the web demo (never bundled): builds web/*.ts into web/dist with esbuild and serves
 // folders of the repository over HTTP on localhost with a small static server.
-import { createReadStream, statSync } from 'node:fs';
+import { createReadStream, rmSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { extname, join, resolve, sep } from 'node:path';
@@ -8,15 +8,19 @@ import { fileURLToPath } from 'node:url';
 
 export const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 
-/** Bundles the demo (dist/demo.js) and the library (dist/gramhd.js, with the viewer element). */
+/** Bundles the demo (dist/demo.js) and the library (dist/gramhd.js, with the viewer element); the
+ * code they share and mp4-muxer (loaded on the first MP4 export) go into chunks beside them. */
 export async function buildWeb(options: { minify?: boolean } = {}): Promise<{ outdir: string; bytes: Record<string, number> }> {
   const esbuild = await import('esbuild');
   const outdir = join(repoRoot, 'web/dist');
+  rmSync(outdir, { recursive: true, force: true }); // chunk names change with their content
   const result = await esbuild.build({
     entryPoints: { demo: join(repoRoot, 'web/demo.ts'), gramhd: join(repoRoot, 'web/lib.ts') },
     outdir,
     bundle: true,
     format: 'esm',
+    splitting: true,
+    chunkNames: 'chunk-[hash]',
     platform: 'browser',
     target: 'es2022',
     minify: options.minify ?? true,

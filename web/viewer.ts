@@ -1,8 +1,13 @@
 // <gramhd-viewer src="ckpt.safetensors" seed="0" truncation="0.7" yaw="0" pitch="0">: loads the
 // checkpoint, renders the seed into its canvas (a child <canvas> if it has one, else its own) and
-// re-renders as the user drags to orbit. Events: `load-progress` (detail {loaded, total}), `frame`
-// (detail FrameInfo plus yaw, pitch), `render-error` (detail Error).
-import { loadCheckpoint, renderToCanvas, type GramHDModel } from './gramhd.ts';
+// re-renders when an attribute changes or the user drags to orbit. GRAM-HD shows its low-res frame
+// first (unless progressive="false"), then the super-resolved one; while dragging, only low-res
+// frames. Events: `load-progress` (detail {loaded, total}), `frame` (detail FrameInfo plus yaw,
+// pitch; its `stage`, 'low-res' or 'final', is also the element's data-stage), `render-error`
+// (detail Error), `device-lost` (detail the reason; retry() recovers).
+import {
+  exportPNG, exportTurntableMP4, loadCheckpoint, renderToCanvas, restoreDevice, type GramHDModel, type TurntableOptions,
+} from './gramhd.ts';
 
 const YAW_LIMIT = Math.PI / 2;
 const PITCH_LIMIT = Math.PI / 4;
@@ -15,7 +20,7 @@ function numberAttr(el: Element, name: string, fallback: number): number {
 }
 
 export class GramHDViewer extends HTMLElement {
-  static observedAttributes = ['src', 'seed', 'truncation', 'yaw', 'pitch'];
+  static observedAttributes = ['src', 'seed', 'truncation', 'yaw', 'pitch']; // progressive: read per render
 
   canvas: HTMLCanvasElement;
   private model: GramHDModel | null = null;
@@ -26,6 +31,7 @@ export class GramHDViewer extends HTMLElement {
   private rendering = false;
   private dirty = false;
   private drag: { id: number; x: number; y: number; yaw: number; pitch: number } | null = null;
+  private lostNotified = false;
 
   constructor() {
     super();
@@ -63,6 +69,46 @@ export class GramHDViewer extends HTMLElement {
     // the model stays cached on the element; a re-connect renders again without refetching
   }
 
+  /** The seed attribute as an integer. */
+  get seed(): number {
+    return Math.trunc(numberAttr(this, 'seed', 0));
+  }
+
+  set seed(value: number) {
+    this.setAttribute('seed', String(Math.trunc(value)));
+  }
+
+  /** The loaded checkpoint, once there is one. */
+  get loadedModel(): GramHDModel | null {
+    return this.model;
+  }
+
+  /** The frame on screen as a PNG. */
+  exportPNG(): Promise<Blob> {
+    return exportPNG(this.canvas);
+  }
+
+  /** A turntable of the current seed and pitch as an H.264 MP4 (see exportTurntableMP4). */
+  async exportTurntableMP4(options: TurntableOptions = {}): Promise<Blob> {
+    return exportTurntableMP4(await this.ensureModel(), {
+      seed: this.seed, truncation: numberAttr(this, 'truncation', 0.7), pitch: this.pitch, ...options,
+    });
+  }
+
+  /** After `device-lost`: a new GPU device, the model rebuilt on it, and the view rendered again. */
+  async retry(): Promise<void> {
+    const model = await this.ensureModel();
+    await restoreDevice(model);
+    this.lostNotified = false;
+    this.requestRender();
+  }
+
+  private notifyLost(reason: string): void {
+    if (this.lostNotified) return;
+    this.lostNotified = true;
+    this.dispatchEvent(new CustomEvent('device-lost', { detail: reason }));
+  }
+
   /** The current orbit, radians from the front view. */
   get pose(): { yaw: number; pitch: number } {
     return { yaw: this.yaw, pitch: this.pitch };
@@ -77,10 +123,14 @@ export class GramHDViewer extends HTMLElement {
       this.loadedSrc = src;
       this.loading = loadCheckpoint(src, {
         onProgress: (loaded, total) => this.dispatchEvent(new CustomEvent('load-progress', { detail: { loaded, total } })),
+      }).then((model) => {
+        model.addEventListener('device-lost', (e) => this.notifyLost((e as CustomEvent<string>).detail));
+        return model;
       });
     }
-    this.model = await this.loading!;
-    return this.model;
+    const model = await this.loading!;
+    if (this.loadedSrc === src) this.model = model;
+    return model;
   }
 
   /** Renders the current pose; calls while a render runs collapse into one more render. */
@@ -99,15 +149,21 @@ export class GramHDViewer extends HTMLElement {
           const model = await this.ensureModel();
           const yaw = this.yaw;
           const pitch = this.pitch;
-          const info = await renderToCanvas(model, this.canvas, {
-            seed: Math.trunc(numberAttr(this, 'seed', 0)),
+          await renderToCanvas(model, this.canvas, {
+            seed: this.seed,
             truncation: numberAttr(this, 'truncation', 0.7),
             yaw, pitch,
+            lowResOnly: this.drag !== null,
+            progressive: this.getAttribute('progressive') !== 'false',
+            onFrame: (info) => {
+              this.setAttribute('data-stage', info.stage);
+              this.dispatchEvent(new CustomEvent('frame', { detail: { ...info, yaw, pitch } }));
+            },
           });
-          this.dispatchEvent(new CustomEvent('frame', { detail: { ...info, yaw, pitch } }));
         } while (this.dirty);
       } catch (error) {
-        this.dispatchEvent(new CustomEvent('render-error', { detail: error }));
+        if (this.model?.lost) this.notifyLost(this.model.lost);
+        else this.dispatchEvent(new CustomEvent('render-error', { detail: error }));
       } finally {
         this.rendering = false;
         this.removeAttribute('data-busy');
@@ -137,6 +193,7 @@ export class GramHDViewer extends HTMLElement {
     this.drag = null;
     this.canvas.style.cursor = 'grab';
     if (this.canvas.hasPointerCapture(e.pointerId)) this.canvas.releasePointerCapture(e.pointerId);
+    this.requestRender(); // the final frame of the pose the drag ended at
   }
 }
 

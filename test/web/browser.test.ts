@@ -1,21 +1,28 @@
-// The web demo end to end in headless Chromium (WebGPU on SwiftShader): the bundle renders the golden
-// gram_small generator (16x16) for a seed and pose into canvas#view, and the presented pixels match
-// the same render done here in Node (Dawn on lavapipe) within 2/255 on 99% of the channels. Then a
-// drag on the <gramhd-viewer> re-renders another view. Skipped when /usr/bin/chromium is missing.
+// The web demo end to end in headless Chromium (WebGPU on SwiftShader), against renders done here in
+// Node (Dawn on lavapipe) of the same checkpoint, seed, pose and truncation, within 2/255 on 99% of
+// the channels. GRAM-HD (the golden gramhd_small, 16x16 super-resolved to 64x64): the low-res frame
+// comes first and matches the Node low-res image, then the final frame matches the Node image; the
+// PNG export decodes to the canvas's pixels; the turntable MP4 export is an H.264 MP4 (or, where the
+// browser has no H.264 encoder, the page says so); the seed control renders the next seed, and a
+// device lost during that render comes back with Retry; a drag re-renders another view. GRAM
+// (gram_small, 16x16): the frame matches. Failures: a missing and a truncated checkpoint, a browser
+// without WebGPU and one without an adapter end in status "error" with the message on the page.
+// Skipped when /usr/bin/chromium is missing.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { PNG } from 'pngjs';
+import type { Page } from 'playwright-core';
 import { gpu } from '../helpers/gpu.ts';
 import { noGrad, Tensor, tidy } from '../../engine/index.ts';
-import { parseSafetensors, serializeSafetensors } from '../../engine/io/safetensors.ts';
-import type { HostTensor } from '../../engine/io/host-tensor.ts';
 import { cameraFromPose } from '../../model/camera.ts';
 import { loadGenerator } from '../../cli/checkpoint.ts';
-import { imageToRgb8 } from '../../cli/image-io.ts';
+import { imageToRgb8, type Rgb8 } from '../../cli/image-io.ts';
 import { TorchGenerator } from '../../model/torch-random.ts';
-import { goldenDir } from '../helpers/golden.ts';
+import { goldenCheckpoint } from './golden-checkpoint.ts';
 import { buildWeb, serveWeb } from '../../web/serve.ts';
 
 void gpu;
@@ -29,108 +36,214 @@ const YAW = 0.3;
 const PITCH = -0.1;
 const PSI = 0.7;
 
+/** The Node renders (8-bit RGB as the CLI writes them, low-res clipped like the display) per seed. */
+async function nodeRenders(ckpt: string, seeds: number[]): Promise<Map<number, { image: Rgb8; lr: Rgb8 | null }>> {
+  const { model, storedAverage } = await loadGenerator(ckpt);
+  const out = new Map<number, { image: Rgb8; lr: Rgb8 | null }>();
+  try {
+    assert.ok(storedAverage);
+    for (const seed of seeds) {
+      const z = new TorchGenerator(seed).randn(256);
+      const { image, lrImage } = tidy(() => noGrad(() => {
+        const r = model.render(Tensor.fromData(z, [1, 256]), [cameraFromPose(Math.PI / 2 + PITCH, Math.PI / 2 + YAW)], { truncationPsi: PSI, lockViewDependence: true });
+        return { image: r.image, lrImage: r.lrImage ?? null };
+      }));
+      out.set(seed, {
+        image: imageToRgb8(await image.toFloat32(), image.shape, 0, true),
+        lr: lrImage ? imageToRgb8(await lrImage.toFloat32(), lrImage.shape, 0, true) : null,
+      });
+      image.dispose();
+      lrImage?.dispose();
+    }
+  } finally {
+    model.dispose();
+  }
+  return out;
+}
+
+/** Compares browser RGBA (width x width) with Node RGB, which may be smaller (nearest upscaling). */
+function assertMatches(rgba: number[] | Uint8Array, expected: Rgb8, width: number, what: string): void {
+  assert.is(rgba.length, width * width * 4, `${what}: ${rgba.length} bytes for ${width}x${width}`);
+  let bad = 0;
+  let worst = 0;
+  for (let y = 0; y < width; y++) {
+    for (let x = 0; x < width; x++) {
+      const p = y * width + x;
+      const q = Math.floor((y * expected.height) / width) * expected.width + Math.floor((x * expected.width) / width);
+      for (let c = 0; c < 3; c++) {
+        const d = Math.abs(rgba[p * 4 + c] - expected.data[q * 3 + c]);
+        worst = Math.max(worst, d);
+        if (d > 2) bad++;
+      }
+      assert.is(rgba[p * 4 + 3], 255);
+    }
+  }
+  console.log(`  ${what}: browser vs Node max |diff| ${worst}/255, ${bad} of ${width * width * 3} channels beyond 2/255`);
+  assert.ok(bad <= 0.01 * width * width * 3, `${what}: ${bad} channels differ by more than 2/255 (max ${worst})`);
+  assert.ok(new Set(expected.data).size > 4, `${what}: the image is not flat`);
+}
+
+type Status = { status?: string; message: string };
+const statusOf = (page: Page): Promise<Status> =>
+  page.evaluate(() => ({ status: document.body.dataset.status, message: document.getElementById('message')?.textContent ?? '' }));
+
+/** Waits for body[data-status] to be "done" (asserts it) or "error". */
+async function waitDone(page: Page, logs: string[], what: string): Promise<void> {
+  await page.waitForFunction(() => document.body.dataset.status === 'done' || document.body.dataset.status === 'error', null, { timeout: 180_000 })
+    .catch((e) => { throw new Error(`${what}: ${(e as Error).message}\n${logs.join('\n')}`); });
+  const s = await statusOf(page);
+  assert.is(s.status, 'done', `${what}: ${s.message}\n${logs.join('\n')}`);
+}
+
+const lastFrame = (page: Page) => page.evaluate(() => Array.from(window.__gramhdLastFrame ?? []));
+
 if (!existsSync(CHROMIUM)) {
   console.log(`  web demo test skipped: ${CHROMIUM} is missing (install Debian's chromium to run it)`);
   test.skip(`web demo in Chromium (skipped: ${CHROMIUM} is missing)`, () => {});
 } else {
-  test('web demo: the frame on screen matches the Node render; dragging the viewer re-renders', async () => {
+  test('web demo: GRAM-HD progressive frames, exports, device loss, seed control and drag; GRAM; error pages', async () => {
     const { chromium } = await import('playwright-core');
     const workDir = mkdtempSync(join(tmpdir(), 'gramhd-web-'));
-    // the golden gram_small parameters, configuration and stored truncation averages as our checkpoint
-    const manifest = JSON.parse(readFileSync(join(goldenDir, 'manifest.json'), 'utf8'));
-    const { note: _note, ...config } = manifest.gram_small.config as Record<string, unknown>;
-    const golden = parseSafetensors(new Uint8Array(readFileSync(join(goldenDir, 'gram_small.safetensors'))), 'gram_small');
-    const entries: [string, HostTensor][] = [...golden.tensors].filter(([k]) => k.startsWith('param/')).map(([k, t]) => [k.slice('param/'.length), t]);
-    entries.push(['avg_frequencies', golden.tensors.get('in/avg_frequencies')!], ['avg_phase_shifts', golden.tensors.get('in/avg_phase_shifts')!]);
-    const ckpt = join(workDir, 'gram_small.safetensors');
-    writeFileSync(ckpt, serializeSafetensors(entries, { config: JSON.stringify(config) }));
+    const hdCkpt = goldenCheckpoint('gramhd_small', workDir);
+    const gramCkpt = goldenCheckpoint('gram_small', workDir);
+    const bytes = readFileSync(hdCkpt);
+    writeFileSync(join(workDir, 'truncated.safetensors'), bytes.subarray(0, Math.floor(bytes.length / 2)));
+    const hd = await nodeRenders(hdCkpt, [SEED, SEED + 1]);
+    const gram = await nodeRenders(gramCkpt, [SEED]);
 
-    // the Node render of the same seed, pose and truncation
-    const { model, storedAverage } = await loadGenerator(ckpt);
-    let expected: Uint8Array;
-    let size: number;
-    try {
-      assert.ok(storedAverage);
-      const z = new TorchGenerator(SEED).randn(256);
-      const image = tidy(() => noGrad(() => model.render(Tensor.fromData(z, [1, 256]), [cameraFromPose(Math.PI / 2 + PITCH, Math.PI / 2 + YAW)], { truncationPsi: PSI, lockViewDependence: true }).image));
-      const rgb = imageToRgb8(await image.toFloat32(), image.shape, 0, true);
-      image.dispose();
-      expected = rgb.data;
-      size = rgb.width;
-    } finally {
-      model.dispose();
-    }
-
-    const { bytes } = await buildWeb();
-    console.log(`  bundle: ${Object.entries(bytes).map(([f, n]) => `${f} ${(n / 1024).toFixed(1)} KiB`).join(', ')}`);
+    const built = await buildWeb();
+    console.log(`  bundle: ${Object.entries(built.bytes).map(([f, n]) => `${f} ${(n / 1024).toFixed(1)} KiB`).join(', ')}`);
     const server = await serveWeb({ mounts: { '/web/': join(process.cwd(), 'web'), '/ckpt/': workDir } });
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
-    try {
+    const logs: string[] = [];
+    const open = async (query: string, init?: () => void): Promise<Page> => {
       const page = await browser.newPage();
-      const logs: string[] = [];
       page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
       page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
-      const started = Date.now();
-      await page.goto(`${server.url}/web/index.html?ckpt=/ckpt/gram_small.safetensors&seed=${SEED}&yaw=${YAW}&pitch=${PITCH}&truncation=${PSI}`);
-      await page.waitForFunction(() => document.body.dataset.status === 'done' || document.body.dataset.status === 'error', null, { timeout: 120_000 })
-        .catch((e) => { throw new Error(`${(e as Error).message}\n${logs.join('\n')}`); });
-      const status = await page.evaluate(() => ({ status: document.body.dataset.status, message: document.getElementById('message')?.textContent }));
-      assert.is(status.status, 'done', `${status.message}\n${logs.join('\n')}`);
+      await page.addInitScript(() => { window.__gramhdCapture = true; });
+      if (init) await page.addInitScript(init);
+      await page.goto(`${server.url}/web/index.html?${query}`);
+      return page;
+    };
+    try {
+      // --- GRAM-HD: the low-res frame, then the final one
+      const page = await open(`ckpt=/ckpt/gramhd_small.safetensors&seed=${SEED}&yaw=${YAW}&pitch=${PITCH}&truncation=${PSI}&frames=2`);
+      await waitDone(page, logs, 'GRAM-HD first frame');
       const first = await page.evaluate(() => ({
-        data: Array.from(window.__gramhdLastFrame ?? []), info: window.__gramhdLastFrameInfo, firstMs: (window as unknown as { __gramhdFirstFrameMs: number }).__gramhdFirstFrameMs,
+        final: Array.from(window.__gramhdLastFrame ?? []), lowRes: Array.from(window.__gramhdLowResFrame ?? []),
+        info: window.__gramhdLastFrameInfo!, log: window.__gramhdFrameLog!, lrMs: window.__gramhdFirstLowResMs!, hdMs: window.__gramhdFirstFrameMs!,
+        stage: document.body.dataset.stage,
       }));
-      console.log(`  first frame: ${first.firstMs.toFixed(0)} ms after the page script started (${Date.now() - started} ms after goto), render ${first.info!.ms.toFixed(0)} ms, ${first.info!.format}`);
-      assert.equal([first.info!.width, first.info!.height], [size, size]);
-      const browserRgba = first.data;
-      let bad = 0;
-      let worst = 0;
-      for (let p = 0; p < size * size; p++) {
-        for (let c = 0; c < 3; c++) {
-          const d = Math.abs(browserRgba[p * 4 + c] - expected[p * 3 + c]);
-          worst = Math.max(worst, d);
-          if (d > 2) bad++;
-        }
-        assert.is(browserRgba[p * 4 + 3], 255);
-      }
-      console.log(`  browser vs Node: max |diff| ${worst}/255, ${bad} of ${size * size * 3} channels beyond 2/255`);
-      assert.ok(bad <= 0.01 * size * size * 3, `${bad} channels differ by more than 2/255 (max ${worst})`);
-      assert.ok(new Set(expected).size > 4, 'the image is not flat');
+      console.log(`  GRAM-HD: low-res frame ${first.lrMs.toFixed(0)} ms, final ${first.hdMs.toFixed(0)} ms after the page script started; ${first.info.format}`);
+      assert.equal(first.log.map((f) => f.stage), ['low-res', 'final']);
+      assert.is(first.stage, 'final');
+      assert.equal([first.info.width, first.info.height, first.info.imageWidth], [64, 64, 64]);
+      assertMatches(first.lowRes, hd.get(SEED)!.lr!, 64, 'GRAM-HD low-res frame');
+      assertMatches(first.final, hd.get(SEED)!.image, 64, 'GRAM-HD final frame');
 
-      // drag across the canvas: the viewer renders a new view
-      const frames = await page.evaluate(() => (window as unknown as { __gramhdFrames: number }).__gramhdFrames);
+      // PNG export: the frame on the canvas
+      const pngDownload = page.waitForEvent('download', { timeout: 60_000 });
+      await page.click('#export-png');
+      const png = PNG.sync.read(readFileSync((await (await pngDownload).path())!));
+      assert.equal([png.width, png.height], [64, 64]);
+      assert.equal(Array.from(png.data), first.final, 'the exported PNG is the frame on the canvas');
+
+      // MP4 export (2 frames): an H.264 MP4, or the page says why not
+      const mp4Support = await page.evaluate(async () => {
+        if (typeof VideoEncoder === 'undefined') return false;
+        return (await VideoEncoder.isConfigSupported({ codec: 'avc1.42001f', width: 64, height: 64 })).supported === true;
+      });
+      if (mp4Support) {
+        const mp4Download = page.waitForEvent('download', { timeout: 120_000 });
+        await page.click('#export-mp4');
+        const mp4 = readFileSync((await (await mp4Download).path())!);
+        console.log(`  MP4 export: ${mp4.length} bytes; ${await page.textContent('#export-status')}`);
+        assert.ok(mp4.length > 100);
+        assert.is(mp4.subarray(4, 8).toString('latin1'), 'ftyp');
+        assert.ok(mp4.includes(Buffer.from('avc1')) && mp4.includes(Buffer.from('avcC')), 'an avc1 track');
+        if (existsSync('/usr/bin/ffprobe')) {
+          const mp4Path = join(workDir, 'turntable.mp4');
+          writeFileSync(mp4Path, mp4);
+          const probe = spawnSync('/usr/bin/ffprobe', ['-v', 'error', '-count_frames', '-select_streams', 'v:0',
+            '-show_entries', 'stream=codec_name,width,height,nb_read_frames', '-of', 'json', mp4Path], { encoding: 'utf8' });
+          const stream = JSON.parse(probe.stdout).streams[0];
+          assert.equal([stream.codec_name, stream.width, stream.height, Number(stream.nb_read_frames)], ['h264', 64, 64, 2], probe.stderr);
+        }
+      } else {
+        console.log('  MP4 export: this Chromium has no H.264 encoder (checking the message only)');
+      }
+      // the path of a browser without H.264: a clear message, the page still working
+      await page.evaluate(() => { VideoEncoder.isConfigSupported = async () => ({ supported: false }); });
+      await page.click('#export-mp4');
+      await page.waitForFunction(() => document.getElementById('export-status')!.classList.contains('error'), null, { timeout: 30_000 });
+      assert.match((await page.textContent('#export-status'))!, /MP4 export is not available: this browser cannot encode H\.264/);
+      assert.is((await statusOf(page)).status, 'done');
+
+      // the seed control renders the next seed; the device is lost as its low-res frame arrives: the
+      // message and Retry, which makes a new device and renders that seed's final frame
+      await page.evaluate(() => document.getElementById('viewer')!.addEventListener('frame', (e) => {
+        if ((e as CustomEvent<{ stage: string }>).detail.stage === 'low-res') window.__gramhdTest!.loseDevice();
+      }, { once: true }));
+      await page.click('#seed-next');
+      await page.waitForFunction(() => document.body.dataset.status === 'error', null, { timeout: 180_000 });
+      const lost = await statusOf(page);
+      assert.match(lost.message, /GPU device was lost.*Retry/);
+      assert.ok(await page.isVisible('#retry'));
+      await page.click('#retry');
+      await waitDone(page, logs, 'after Retry');
+      assert.equal(await page.evaluate(() => [window.__gramhdLastFrameInfo!.seed, window.__gramhdLastFrameInfo!.stage]), [SEED + 1, 'final']);
+      assert.is(await page.getAttribute('#viewer', 'seed'), String(SEED + 1));
+      assert.is(await page.inputValue('#seed'), String(SEED + 1));
+      assertMatches(await lastFrame(page), hd.get(SEED + 1)!.image, 64, `seed ${SEED + 1} after Retry`);
+
+      // drag across the canvas: low-res frames while dragging, then a final frame of a new view
+      const before = await lastFrame(page);
+      const frames = await page.evaluate(() => window.__gramhdFrameLog!.length);
       const box = (await page.locator('#view').boundingBox())!;
       await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
       await page.mouse.down();
       await page.mouse.move(box.x + box.width / 2 + 60, box.y + box.height / 2 + 10, { steps: 4 });
       await page.mouse.up();
-      await page.waitForFunction((n) => (window as unknown as { __gramhdFrames: number }).__gramhdFrames > n && document.body.dataset.status === 'done', frames, { timeout: 120_000 });
-      // let the collapsed re-renders settle
-      await page.waitForFunction(() => !document.querySelector('gramhd-viewer')!.hasAttribute('data-busy'), null, { timeout: 120_000 });
-      const after = await page.evaluate(() => Array.from(window.__gramhdLastFrame ?? []));
-      let changed = 0;
-      for (let i = 0; i < after.length; i++) if (after[i] !== browserRgba[i]) changed++;
-      assert.ok(changed > 0, 'the view did not change after the drag');
+      await page.waitForFunction((n) => window.__gramhdFrameLog!.length > n && document.body.dataset.status === 'done'
+        && !document.querySelector('gramhd-viewer')!.hasAttribute('data-busy'), frames, { timeout: 180_000 });
+      const afterDrag = await page.evaluate(() => ({ log: window.__gramhdFrameLog!, stage: window.__gramhdLastFrameInfo!.stage }));
+      assert.is(afterDrag.stage, 'final');
+      assert.ok(afterDrag.log.slice(frames).some((f) => f.stage === 'low-res'), 'low-res frames while dragging');
+      const after = await lastFrame(page);
+      assert.ok(after.some((v, i) => v !== before[i]), 'the view did not change after the drag');
       const pose = await page.evaluate(() => (document.querySelector('gramhd-viewer') as unknown as { pose: { yaw: number; pitch: number } }).pose);
       assert.ok(Math.abs(pose.yaw - YAW) > 0.05, `yaw ${pose.yaw} did not move from ${YAW}`);
-      const renderMs = await page.evaluate(() => window.__gramhdLastFrameInfo!.ms);
-      console.log(`  after drag: yaw ${pose.yaw.toFixed(3)}, pitch ${pose.pitch.toFixed(3)}, ${changed} bytes changed, last render ${renderMs.toFixed(0)} ms`);
+      console.log(`  after drag: yaw ${pose.yaw.toFixed(3)}, pitch ${pose.pitch.toFixed(3)}, ${afterDrag.log.length - frames} frames`);
+      await page.close();
 
-      // failures end in status "error" with the message on the page
-      const statusOf = async (p: typeof page) => {
+      // --- GRAM: one frame, no low-res stage
+      const gramPage = await open(`ckpt=/ckpt/gram_small.safetensors&seed=${SEED}&yaw=${YAW}&pitch=${PITCH}&truncation=${PSI}`);
+      await waitDone(gramPage, logs, 'GRAM frame');
+      assert.equal(await gramPage.evaluate(() => window.__gramhdFrameLog!.map((f) => f.stage)), ['final']);
+      assertMatches(await lastFrame(gramPage), gram.get(SEED)!.image, 16, 'GRAM frame');
+      await gramPage.close();
+
+      // --- failures end in status "error" with the message on the page
+      const failed = async (query: string, init?: () => void): Promise<Status> => {
+        const p = await open(query, init);
         await p.waitForFunction(() => document.body.dataset.status !== 'loading', null, { timeout: 60_000 });
-        return p.evaluate(() => ({ status: document.body.dataset.status, message: document.getElementById('message')!.textContent ?? '' }));
+        const s = await statusOf(p);
+        await p.close();
+        return s;
       };
-      const missing = await browser.newPage();
-      await missing.goto(`${server.url}/web/index.html?ckpt=/ckpt/missing.safetensors`);
-      const m = await statusOf(missing);
-      assert.is(m.status, 'error');
-      assert.match(m.message, /missing\.safetensors: HTTP 404/);
-      const noGpu = await browser.newPage();
-      await noGpu.addInitScript(() => Object.defineProperty(navigator, 'gpu', { value: undefined, configurable: true }));
-      await noGpu.goto(`${server.url}/web/index.html?ckpt=/ckpt/gram_small.safetensors`);
-      const n = await statusOf(noGpu);
-      assert.is(n.status, 'error');
-      assert.match(n.message, /does not support WebGPU/);
+      const missing = await failed('ckpt=/ckpt/missing.safetensors');
+      assert.is(missing.status, 'error');
+      assert.match(missing.message, /missing\.safetensors: HTTP 404/);
+      const truncated = await failed('ckpt=/ckpt/truncated.safetensors');
+      assert.is(truncated.status, 'error');
+      assert.match(truncated.message, /^Error: truncated\.safetensors: /);
+      console.log(`  truncated checkpoint: ${truncated.message}`);
+      const noGpu = await failed('ckpt=/ckpt/gram_small.safetensors', () => Object.defineProperty(navigator, 'gpu', { value: undefined, configurable: true }));
+      assert.is(noGpu.status, 'error');
+      assert.match(noGpu.message, /does not support WebGPU/);
+      const noAdapter = await failed('ckpt=/ckpt/gram_small.safetensors', () => { navigator.gpu.requestAdapter = async () => null; });
+      assert.is(noAdapter.status, 'error');
+      assert.match(noAdapter.message, /has WebGPU but offers no GPU adapter/);
     } finally {
       await browser.close();
       await server.close();
