@@ -12,7 +12,7 @@ import { parseSafetensors, serializeSafetensors } from '../engine/io/safetensors
 import type { Camera } from '../model/camera.ts';
 import { cameraFromPose } from '../model/camera.ts';
 import type { GeneratorConfig } from '../model/config.ts';
-import { fidFromFeatures, type FeatureMatrix } from '../model/fid.ts';
+import { featureMoments, featureStatistics, fidFromFeatures, frechetDistance, statisticsFromMoments, type FeatureMatrix, type FeatureMoments } from '../model/fid.ts';
 import type { InceptionV3 } from '../model/inception.ts';
 import { kernelInceptionDistance, type KernelSums } from '../model/kid.ts';
 import { concatFloat32, randomPose } from './commands/render.ts';
@@ -46,6 +46,69 @@ export async function writeFeatureCache(path: string, features: Float32Array, so
   await writeFileAtomic(path, serializeSafetensors([[FEATURE, tensor]], metadata));
 }
 
+/** One shard's part of a generated feature set (`gramhd eval generate --shard I/N`). */
+export interface FeatureShard {
+  /** [n, 2048], the shard's samples in order (KID draws its subsets from all samples). */
+  features: Float32Array;
+  moments: FeatureMoments;
+  index: number;
+  count: number;
+  /** Index of the shard's first sample in the whole list, and the whole list's length. */
+  firstSample: number;
+  totalSamples: number;
+  /** The `source` metadata of the whole run's cache, so that the merged cache is the one-run file. */
+  source: string;
+  imageSize?: number;
+}
+
+/** `<tmp_dir>/<name>.shard-I-of-N.safetensors` */
+export function featureShardPath(tmpDir: string, name: string, index: number, count: number): string {
+  return `${tmpDir}/${name}.shard-${index}-of-${count}.safetensors`;
+}
+
+const asBytes = (a: Float32Array | Float64Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+
+/** Writes a shard: its features, the float64 sum and sum of outer products of its features, and where it sits in the whole list. */
+export async function writeFeatureShard(path: string, shard: Omit<FeatureShard, 'moments'>): Promise<FeatureMoments> {
+  const n = shard.features.length / FEATURE_DIM;
+  const moments = featureMoments({ data: shard.features, n, d: FEATURE_DIM });
+  const metadata: Record<string, string> = {
+    source: shard.source, extractor: 'inception-v3-compat',
+    shard_index: String(shard.index), shard_count: String(shard.count),
+    first_sample: String(shard.firstSample), total_samples: String(shard.totalSamples),
+  };
+  if (shard.imageSize !== undefined) metadata.image_size = String(shard.imageSize);
+  await writeFileAtomic(path, serializeSafetensors([
+    [FEATURE, { dtype: 'F32', shape: [n, FEATURE_DIM], data: asBytes(shard.features) }],
+    ['moments/sum', { dtype: 'F64', shape: [FEATURE_DIM], data: asBytes(moments.sum) }],
+    ['moments/outer', { dtype: 'F64', shape: [FEATURE_DIM, FEATURE_DIM], data: asBytes(moments.outer) }],
+  ], metadata));
+  return moments;
+}
+
+export async function readFeatureShard(path: string): Promise<FeatureShard> {
+  const { tensors, metadata } = parseSafetensors(await readFileBytes(path), path);
+  const f = tensors.get(FEATURE);
+  const sum = tensors.get('moments/sum');
+  const outer = tensors.get('moments/outer');
+  if (!f || f.dtype !== 'F32' || f.shape.length !== 2 || f.shape[1] !== FEATURE_DIM) throw new Error(`${path}: no [n, ${FEATURE_DIM}] F32 tensor '${FEATURE}' (not a feature shard of \`gramhd eval generate --shard\`)`);
+  if (!sum || sum.dtype !== 'F64' || !outer || outer.dtype !== 'F64' || outer.shape.join() !== `${FEATURE_DIM},${FEATURE_DIM}`) throw new Error(`${path}: no F64 moments/sum and moments/outer (not a feature shard of \`gramhd eval generate --shard\`)`);
+  const int = (key: string) => {
+    const v = Number(metadata[key]);
+    if (!Number.isInteger(v) || v < 0) throw new Error(`${path}: metadata ${key} '${metadata[key]}' is not a non-negative integer`);
+    return v;
+  };
+  const float64 = (t: HostTensor) => new Float64Array(t.data.slice().buffer);
+  const n = f.shape[0];
+  const imageSize = Number(metadata.image_size);
+  return {
+    features: toFloat32(f, `${path}: ${FEATURE}`),
+    moments: { count: n, d: FEATURE_DIM, sum: float64(sum), outer: float64(outer) },
+    index: int('shard_index'), count: int('shard_count'), firstSample: int('first_sample'), totalSamples: int('total_samples'),
+    source: metadata.source ?? '', imageSize: Number.isInteger(imageSize) && imageSize > 0 ? imageSize : undefined,
+  };
+}
+
 /** KID's kernel sums of one subset pair on the GPU: the float32 kernel matrices (as torch-fidelity's
  * numpy float32 ones), summed in float64 on the host. */
 export async function kernelSumsGpu(x: Float64Array, y: Float64Array, m: number, d: number): Promise<KernelSums> {
@@ -74,11 +137,18 @@ export interface Metrics {
   num_samples: number;
 }
 
-/** FID and KID (torch-fidelity's definitions) between two [count, 2048] feature sets. */
-export async function computeMetrics(real: Float32Array, fake: Float32Array, count: number, kid: { subsets: number; subsetSize: number }): Promise<Metrics> {
+/**
+ * FID and KID (torch-fidelity's definitions) between two [count, 2048] feature sets. With
+ * `fakeMoments` (merged shards) and at least 2048 samples, the generated side's covariance comes from
+ * the summed moments instead of a pass over the features; below 2048 samples FID works in the
+ * samples' space, which needs the features themselves.
+ */
+export async function computeMetrics(real: Float32Array, fake: Float32Array, count: number, kid: { subsets: number; subsetSize: number }, fakeMoments?: FeatureMoments): Promise<Metrics> {
   const a: FeatureMatrix = { data: real, n: count, d: FEATURE_DIM };
   const b: FeatureMatrix = { data: fake, n: count, d: FEATURE_DIM };
-  const fid = fidFromFeatures(a, b);
+  const fid = fakeMoments && count >= FEATURE_DIM && fakeMoments.count === count
+    ? frechetDistance(featureStatistics(a), statisticsFromMoments(fakeMoments))
+    : fidFromFeatures(a, b);
   const k = await kernelInceptionDistance(a, b, { subsets: kid.subsets, subsetSize: kid.subsetSize, kernelSums: kernelSumsGpu });
   return { frechet_inception_distance: fid, kernel_inception_distance_mean: k.mean, kernel_inception_distance_std: k.std, num_samples: count };
 }

@@ -12,7 +12,8 @@ const cli = yargs(hideBin(process.argv))
   .wrap(Math.min(110, process.stdout.columns || 110))
   .fail((message, error, y) => {
     if (error) {
-      console.error(`gramhd: ${error.message}`);
+      // a data-parallel check prints its message on every rank itself (train/collective.ts)
+      if (!(error as { reported?: boolean }).reported) console.error(`gramhd: ${error.message}`);
       if (process.env.GRAMHD_DEBUG) console.error(error.stack);
     } else {
       console.error(y.help().toString());

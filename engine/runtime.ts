@@ -210,6 +210,33 @@ export async function readback(buffer: GPUBuffer, bytes: number, offsetBytes = 0
   return out;
 }
 
+/** Copies the first `bytes` of each buffer back to the host, one after another (bytes multiples of
+ * 4), through one staging buffer and one map: a single GPU round trip for many tensors. */
+export async function readbackConcat(parts: readonly { buffer: GPUBuffer; bytes: number }[]): Promise<ArrayBuffer> {
+  const { device } = engineDevice();
+  const total = parts.reduce((n, p) => n + p.bytes, 0);
+  const staging = device.createBuffer({ size: Math.max(4, total), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  withEncoder((enc) => {
+    let offset = 0;
+    for (const p of parts) {
+      if (p.bytes > 0) enc.copyBufferToBuffer(p.buffer, 0, staging, offset, p.bytes);
+      offset += p.bytes;
+    }
+  });
+  flush();
+  try {
+    await staging.mapAsync(GPUMapMode.READ);
+  } catch (e) {
+    throwPendingGpuError();
+    throw e;
+  }
+  throwPendingGpuError();
+  const out = staging.getMappedRange().slice(0, total);
+  staging.unmap();
+  staging.destroy();
+  return out;
+}
+
 /** Waits until the GPU has finished all submitted work. */
 export async function synchronize(): Promise<void> {
   flush();

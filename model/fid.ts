@@ -66,13 +66,9 @@ function transpose(m: Float64Array, r: number, c: number): Float64Array {
   return t;
 }
 
-/** mu and sigma (np.mean(axis=0), np.cov(rowvar=False)) of the features. */
-export function featureStatistics(f: FeatureMatrix): FeatureStatistics {
-  const { a, mu } = centred(f);
-  const { n, d } = f;
-  // sigma = A^T A / (n - 1) over the upper triangle, four samples per sweep: the d x d sum does
-  // not fit in cache, so each sweep's memory traffic is what costs
-  const sigma = new Float64Array(d * d);
+/** out[i][j] += sum over rows r of a[r][i] a[r][j], for j >= i (the upper triangle of A^T A). */
+function addUpperOuterProducts(out: Float64Array, a: ArrayLike<number>, n: number, d: number): void {
+  // four samples per sweep: the d x d sum does not fit in cache, so each sweep's memory traffic is what costs
   for (let s = 0; s < n; s += 4) {
     const rows = Math.min(4, n - s);
     const [b0, b1, b2, b3] = [0, 1, 2, 3].map((r) => (s + Math.min(r, rows - 1)) * d);
@@ -83,9 +79,17 @@ export function featureStatistics(f: FeatureMatrix): FeatureStatistics {
       const x2 = a[b2 + i] * w[2];
       const x3 = a[b3 + i] * w[3];
       const row = i * d;
-      for (let j = i; j < d; j++) sigma[row + j] += x0 * a[b0 + j] + x1 * a[b1 + j] + x2 * a[b2 + j] + x3 * a[b3 + j];
+      for (let j = i; j < d; j++) out[row + j] += x0 * a[b0 + j] + x1 * a[b1 + j] + x2 * a[b2 + j] + x3 * a[b3 + j];
     }
   }
+}
+
+/** mu and sigma (np.mean(axis=0), np.cov(rowvar=False)) of the features. */
+export function featureStatistics(f: FeatureMatrix): FeatureStatistics {
+  const { a, mu } = centred(f);
+  const { n, d } = f;
+  const sigma = new Float64Array(d * d);
+  addUpperOuterProducts(sigma, a, n, d);
   for (let i = 0; i < d; i++) {
     for (let j = i; j < d; j++) {
       const v = sigma[i * d + j] / (n - 1);
@@ -155,4 +159,51 @@ export function fidFromFeatures(f1: FeatureMatrix, f2: FeatureMatrix): number {
   const as = multiplyTransposed(a, o.sigma, small.n, d, d); // A S_other (S symmetric): [n, d]
   const c = multiplyTransposed(as, a, small.n, small.n, d, 1 / (small.n - 1));
   return meanAndTraceTerms(s, o) - 2 * sumOfRoots(symmetricEigenvalues(c, small.n));
+}
+
+/**
+ * What FID needs of a feature set in a form that adds up across shards: the count, the float64 sum
+ * of the features and the sum of their outer products ([d, d], both triangles). Shards of one sample
+ * list add to the moments of the whole list, whatever the split.
+ */
+export interface FeatureMoments {
+  count: number;
+  d: number;
+  sum: Float64Array;
+  outer: Float64Array;
+}
+
+export function featureMoments(f: FeatureMatrix): FeatureMoments {
+  const { n, d, data } = f;
+  if (data.length !== n * d) throw new Error(`features: ${data.length} values for ${n} x ${d}`);
+  const sum = new Float64Array(d);
+  for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) sum[j] += data[i * d + j];
+  const outer = new Float64Array(d * d);
+  addUpperOuterProducts(outer, data, n, d);
+  for (let i = 0; i < d; i++) for (let j = i + 1; j < d; j++) outer[j * d + i] = outer[i * d + j];
+  return { count: n, d, sum, outer };
+}
+
+/** The moments of the union of disjoint sample sets. */
+export function addMoments(parts: readonly FeatureMoments[]): FeatureMoments {
+  if (parts.length === 0) throw new Error('addMoments: no moments');
+  const d = parts[0].d;
+  const total: FeatureMoments = { count: 0, d, sum: new Float64Array(d), outer: new Float64Array(d * d) };
+  for (const p of parts) {
+    if (p.d !== d) throw new Error(`addMoments: moments of ${p.d} and ${d} features`);
+    total.count += p.count;
+    for (let j = 0; j < d; j++) total.sum[j] += p.sum[j];
+    for (let j = 0; j < d * d; j++) total.outer[j] += p.outer[j];
+  }
+  return total;
+}
+
+/** mu and sigma from moments: sigma = (sum x x^T - n mu mu^T) / (n - 1), as np.cov. */
+export function statisticsFromMoments(m: FeatureMoments): FeatureStatistics {
+  const { count: n, d } = m;
+  if (n < 2) throw new Error(`FID needs at least 2 samples, got ${n}`);
+  const mu = m.sum.map((v) => v / n);
+  const sigma = new Float64Array(d * d);
+  for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) sigma[i * d + j] = (m.outer[i * d + j] - n * mu[i] * mu[j]) / (n - 1);
+  return { mu, sigma, d };
 }

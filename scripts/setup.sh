@@ -3,6 +3,7 @@
 #   - a Vulkan loader and, when no GPU driver is present, Mesa's lavapipe from bookworm-backports
 #     (bookworm's own Mesa 22 is refused by Dawn)
 #   - Chromium for the browser tests (skip with GRAMHD_NO_CHROMIUM=1)
+#   - MPICH for multi-process (data-parallel) runs and their tests
 #   - the npm dependencies (npm install of the locked versions)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,6 +57,14 @@ if [ -f /etc/debian_version ]; then
     apt_update
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
     echo "gramhd setup: installed Chromium"
+  fi
+  # MPICH for multi-process training and its tests (`mpiexec -n N node bin/gramhd.js train ...`);
+  # a single-process run never loads it.
+  if ! command -v mpiexec >/dev/null || [ -z "$(ldconfig -p | grep 'libmpich.so.12' || true)" ]; then
+    need_root "apt-get install mpich"
+    apt_update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mpich >/dev/null
+    echo "gramhd setup: installed MPICH"
   fi
 fi
 

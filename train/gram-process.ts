@@ -75,6 +75,9 @@ export interface ProcessOptions {
   /** Generator EMAs to update after each gStep, e.g. restored from a checkpoint (default: fresh
    * ones with settings.ema_decays over the generator's current weights). */
   emas?: optim.ExponentialMovingAverage[];
+  /** Called after each backward, before clipping: data-parallel training replaces every gradient by
+   * its mean over the ranks here (train/data-parallel.ts averageGradients). */
+  reduceGradients?: (params: readonly Tensor[]) => Promise<void>;
 }
 
 /**
@@ -90,6 +93,7 @@ export class GramProcess {
    * loading the generator's weights, or pass EMAs in, so the shadows start from the right values. */
   readonly emas: optim.ExponentialMovingAverage[];
   readonly rng: Random;
+  private readonly reduceGradients?: (params: readonly Tensor[]) => Promise<void>;
 
   constructor(readonly generator: GramGenerator, readonly discriminator: GramEncoderDiscriminator, readonly settings: ProcessSettings, options: ProcessOptions = {}) {
     if (!Number.isInteger(settings.batch_split) || settings.batch_split < 1) throw new Error(`training: batch_split must be a positive integer, got ${settings.batch_split}`);
@@ -98,6 +102,7 @@ export class GramProcess {
     this.optimizerG = new optim.Adam(generator.parameters(), adam(settings.gen_lr));
     this.optimizerD = new optim.Adam(discriminator.parameters(), adam(settings.disc_lr));
     this.emas = options.emas ?? settings.ema_decays.map((d) => new optim.ExponentialMovingAverage(generator, d));
+    this.reduceGradients = options.reduceGradients;
   }
 
   /** Whether generator losses are divided by batch_split (SRGan3DProcess) or summed (Gan3DProcess). */
@@ -175,6 +180,7 @@ export class GramProcess {
       this.optimizerD.zeroGrad();
       backward(total);
       real.grad?.dispose();
+      await this.reduceGradients?.(params);
       clipGradients(params, s.grad_clip);
       this.optimizerD.step();
       return readLosses(out);
@@ -214,6 +220,7 @@ export class GramProcess {
         }
       }
     });
+    await this.reduceGradients?.(params);
     clipGradients(params, s.grad_clip);
     this.optimizerG.step();
     for (const ema of this.emas) ema.update();

@@ -7,7 +7,9 @@
 //
 // Test hook: the environment variable GRAMHD_TEST_NAN_AT_STEP=N makes step N report a NaN
 // discriminator loss (after its D step ran), so the tests can check that a NaN stops the run
-// without saving anything.
+// without saving anything. GRAMHD_TEST_HASH_INTERVAL=K makes every rank log a hash of its weights,
+// EMAs and optimiser states every K steps ("rank R step S state HASH"), so that the data-parallel
+// test can check the ranks stay identical.
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { noGrad, ops, Tensor, tidyAsync } from '../engine/index.ts';
@@ -34,6 +36,8 @@ import { openDataset } from './dataset.ts';
 import { createLoader } from './loader.ts';
 import { GramProcess, type LossLog } from './gram-process.ts';
 import { GramHDProcess } from './gramhd-process.ts';
+import { assertRanksAgree, singleProcess, type Collective } from './collective.ts';
+import { averageGradients, averageLosses, broadcastModules, hashTensors, newExchangeStats } from './data-parallel.ts';
 
 export interface TrainOptions {
   /** Required for a fresh run; a resumed run defaults to the checkpoint's configuration. */
@@ -70,6 +74,13 @@ export interface TrainOptions {
    * render --type rand` draws them, untruncated) against the first `samples` features of the
    * `realCache` feature cache (from `gramhd eval`), logged as FID in log.jsonl. */
   evaluation?: { interval: number; samples: number; realCache: string; inceptionWeights: string; batch?: number };
+  /**
+   * Data-parallel world (default: a single process). Every rank runs train() with the same options;
+   * each draws its own latents and cameras and reads its own shard of every epoch (batch_size per
+   * rank), gradients are averaged over the ranks before clipping and Adam, and only rank 0 writes
+   * snapshots, log.jsonl, losses.svg and checkpoints. --load_dir must be readable by every rank.
+   */
+  world?: Collective;
 }
 
 export interface TrainResult {
@@ -438,7 +449,7 @@ export function lossCurvesSvg(records: readonly Record<string, number>[], maxPoi
 
 // ------------------------------------------------------------------ the loop
 
-function buildModels(config: GeneratorConfig, seed: number): { generator: GramGenerator; discriminator: GramEncoderDiscriminator } {
+export function buildModels(config: GeneratorConfig, seed: number): { generator: GramGenerator; discriminator: GramEncoderDiscriminator } {
   const hd = isGramHD(config);
   const generator = hd ? new GramHDGenerator(config, new Random(seed)) : new GramGenerator(config, new Random(seed));
   const dc = config.discriminator;
@@ -494,6 +505,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   }
   const envNan = process.env.GRAMHD_TEST_NAN_AT_STEP;
   const nanAtStep = options.nanAtStep ?? (envNan ? Number(envNan) : undefined);
+  const hashInterval = Number(process.env.GRAMHD_TEST_HASH_INTERVAL ?? 0);
 
   // the checkpoint to resume from, if any
   let ckpt: TrainCheckpoint | null = null;
@@ -513,6 +525,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   if (options.gramCkpt !== undefined && !hd) throw new Error('--gram_ckpt is for GRAM-HD configurations (it seeds their representation from a stage-one run)');
   const seed = ckpt?.seed ?? options.seed ?? 0;
   const startStep = ckpt?.step ?? 0;
+  const world = options.world ?? singleProcess;
+  const leader = world.rank === 0;
+  // ranks that disagree would reach different collectives and hang: stop them all with one message
+  assertRanksAgree(world, 'the configuration, seed, start step and step counts', JSON.stringify({ config, seed, startStep, total: options.totalStep, sample: options.sampleInterval, save: options.saveInterval, eval: evaluation?.interval ?? null }));
 
   // data first: a bad --data_dir fails before any GPU work
   const layout = settings.dataset === 'AFHQCats' ? 'afhq' : 'ffhq';
@@ -520,10 +536,13 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   mkdirSync(options.outputDir, { recursive: true });
 
   const { generator, discriminator } = buildModels(config, seed);
-  const rng = new Random((seed + 0x9e3779b9) >>> 0);
+  // rank 0's stream is the single-process one (and the one checkpoints store); other ranks draw
+  // their own latents and cameras from a stream of (seed, rank, start step)
+  const rng = new Random(leader ? (seed + 0x9e3779b9) >>> 0 : (Math.imul(seed ^ 0x85ebca6b, 0x27d4eb2f) + Math.imul(world.rank, 0x165667b1) + Math.imul(startStep + 1, 0x9e3779b1)) >>> 0);
   let trainer: GramProcess | null = null;
   let inception: InceptionV3 | null = null;
-  const loader = createLoader(dataset, { batchSize: settings.batch_size, seed, startStep, workers: options.workers ?? 0, warn: log });
+  const loader = createLoader(dataset, { batchSize: settings.batch_size, seed, startStep, workers: options.workers ?? 0, warn: log, rank: world.rank, worldSize: world.size });
+  const exchange = newExchangeStats();
   try {
     if (ckpt) {
       const where = checkpointPath(options.loadDir!, ckpt.step);
@@ -543,22 +562,25 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         throw new Error(`${options.gramCkpt}: representation does not fit: missing ${notFeature.join(', ') || 'none'}; unexpected ${unexpectedKeys.join(', ') || 'none'}`);
       }
     }
+    // DDP's start: every rank takes rank 0's weights (and so the EMAs made from them below)
+    await broadcastModules(world, [generator, discriminator]);
+    const reduceGradients = world.size > 1 ? (params: readonly Tensor[]) => averageGradients(world, params, exchange) : undefined;
     trainer = hd
-      ? new GramHDProcess(generator as GramHDGenerator, discriminator as GramEncoderPatchDiscriminator, settings, { rng })
-      : new GramProcess(generator, discriminator, settings, { rng });
+      ? new GramHDProcess(generator as GramHDGenerator, discriminator as GramEncoderPatchDiscriminator, settings, { rng, reduceGradients })
+      : new GramProcess(generator, discriminator, settings, { rng, reduceGradients });
     if (ckpt) {
       const where = checkpointPath(options.loadDir!, ckpt.step);
       const prefixes = ['ema/', 'ema2/'];
       trainer.emas.forEach((ema, i) => loadInto(ema, ckpt!, prefixes[i] ?? `ema${i + 1}/`, where));
       loadInto(trainer.optimizerG, ckpt, 'optG/', where);
       loadInto(trainer.optimizerD, ckpt, 'optD/', where);
-      rng.setState(ckpt.rng);
-      log(`resumed from ${where} (step ${ckpt.step})`);
+      if (leader) rng.setState(ckpt.rng);
+      if (leader) log(`resumed from ${where} (step ${ckpt.step})${world.size > 1 ? ` on ${world.size} ranks` : ''}`);
     }
 
     // FID evaluation: the real features and the extractor, loaded once
     let realFeatures: Float32Array | null = null;
-    if (evaluation) {
+    if (evaluation && leader) {
       realFeatures = await readFeatureCache(evaluation.realCache, evaluation.samples);
       inception = InceptionV3.fromTorchPt(await readFileBytes(evaluation.inceptionWeights), evaluation.inceptionWeights);
     }
@@ -567,10 +589,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     const gridSize = options.gridSize ?? 5;
     const fixedZ = new Random((seed ^ 0x5eed5eed) >>> 0).normalArray(gridSize * gridSize * config.z_dim);
     const logPath = join(options.outputDir, 'log.jsonl');
-    const records = truncateLog(logPath, startStep);
+    const records = leader ? truncateLog(logPath, startStep) : [];
     const saved: number[] = [];
     const total = options.totalStep - startStep;
-    const progress = options.progress === false || total <= 0 ? null : new Progress(total, 'steps');
+    const progress = options.progress === false || total <= 0 || !leader ? null : new Progress(total, 'steps');
     const runStart = performance.now();
     let step = startStep;
     const b = settings.batch_size;
@@ -582,6 +604,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       const images = Tensor.fromData(batch.images, [b, 3, s, s]).keep();
       const poses = Tensor.fromData(batch.poses, [b, 2]).keep();
       let dLog: LossLog;
+      const exchanged = { ...exchange };
       try {
         dLog = await trainer.dStep(images, poses);
       } finally {
@@ -589,8 +612,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         poses.dispose();
       }
       if (nanAtStep === next) dLog.Total = NaN;
+      // the world's mean losses: every rank sees a NaN of any rank and stops at the same step
+      dLog = averageLosses(world, dLog);
       for (const [term, v] of Object.entries(dLog)) if (!Number.isFinite(v)) throw new NonFiniteLossError(next, `D_${term}`, v);
-      const gLog = await trainer.gStep(b);
+      const gLog = averageLosses(world, await trainer.gStep(b));
       for (const [term, v] of Object.entries(gLog)) if (!Number.isFinite(v)) throw new NonFiniteLossError(next, `G_${term}`, v);
       step = next;
       const seconds = (performance.now() - t0) / 1000;
@@ -599,6 +624,25 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       for (const [k, v] of Object.entries(gLog)) record[`G_${k}`] = v;
       record.steps_per_s = 1 / seconds;
       record.seconds = (performance.now() - runStart) / 1000;
+      if (world.size > 1) {
+        // this step's gradient exchanges (D and G): bytes per rank; waits for this rank's backward
+        // and for the slowest rank; then the exchange proper: packed readback, allreduce, upload
+        record.exchange_mb = (exchange.bytes - exchanged.bytes) / 1e6;
+        record.gpu_wait_ms = exchange.gpuWaitMs - exchanged.gpuWaitMs;
+        record.rank_wait_ms = exchange.rankWaitMs - exchanged.rankWaitMs;
+        record.readback_ms = exchange.readbackMs - exchanged.readbackMs;
+        record.allreduce_ms = exchange.allreduceMs - exchanged.allreduceMs;
+        record.upload_ms = exchange.uploadMs - exchanged.uploadMs;
+      }
+      if (hashInterval > 0 && step % hashInterval === 0) {
+        const state = [generator.stateDict(), discriminator.stateDict(), ...trainer.emas.map((e) => e.stateDict()), trainer.optimizerG.stateDict(), trainer.optimizerD.stateDict()]
+          .flatMap((m) => [...m.values()].filter((v): v is Tensor => v instanceof Tensor));
+        log(`rank ${world.rank} step ${step} state ${await hashTensors(state)}`);
+      }
+      if (!leader) {
+        progress?.tick();
+        continue;
+      }
       if (evaluation && inception && realFeatures && step % evaluation.interval === 0) {
         record.FID = await emaFid(trainer, inception, realFeatures, evaluation.samples, evaluation.batch ?? options.snapshotBatch ?? 5);
         log(`step ${step}: FID ${record.FID.toFixed(4)} (${evaluation.samples} EMA samples)`);

@@ -11,6 +11,7 @@ import { writeFileAtomic } from '../files.ts';
 import { encodePng } from '../image-io.ts';
 import { initNodeDevice } from '../node-gpu.ts';
 import { Progress } from '../progress.ts';
+import { describeShard, resolveShard, shardOption, shardRange } from '../shard.ts';
 
 /** What the AFHQ loader adds to the first pose entry (reference section 8). */
 export const AFHQ_PITCH_OFFSET = 0.14;
@@ -23,6 +24,9 @@ export interface SynthArgs {
   depth: boolean;
   batch: number;
   supersample: number;
+  /** Only images start..end-1 of the count (a shard); default all. */
+  range?: [number, number];
+  shard?: string;
 }
 
 /** The file stem of image `index`: five digits, more when the count needs them. */
@@ -33,11 +37,12 @@ export function synthName(index: number, count: number): string {
 /** Renders `count` heads into `out` in batches; calls onBatch after each batch is written. */
 export async function writeSynthDataset(args: SynthArgs, onBatch: (n: number) => void = () => {}): Promise<void> {
   const { out, count, size, seed, depth, batch, supersample } = args;
+  const [first, end] = args.range ?? [0, count];
   await mkdir(join(out, 'poses'), { recursive: true });
   if (depth) await mkdir(join(out, 'depth'), { recursive: true });
   let pending: Promise<void> = Promise.resolve();
-  for (let start = 0; start < count; start += batch) {
-    const indices = Array.from({ length: Math.min(batch, count - start) }, (_, k) => start + k);
+  for (let start = first; start < end; start += batch) {
+    const indices = Array.from({ length: Math.min(batch, end - start) }, (_, k) => start + k);
     const samples = indices.map((i) => synthSample(seed, i));
     const rendered: RenderedHeads = await renderHeads(samples, size, { depth, supersample });
     // the files of this batch are encoded and written while the next batch renders
@@ -66,18 +71,23 @@ const synthCommand: CommandModule<object, SynthArgs> = {
     .option('depth', { type: 'boolean', default: false, describe: 'also write depth/NNNNN.npy: float32 [size, size], distance along the unit ray from the camera (radius 1) to the surface at each pixel centre, 0 on the background' })
     .option('batch', { type: 'number', default: 256, describe: 'images rendered per GPU dispatch' })
     .option('supersample', { type: 'number', default: 2, describe: 'samples per pixel along each axis (1 = aliased, 2 = 4 samples per pixel)' })
+    .option('shard', { ...shardOption, describe: `${shardOption.describe}; the list is the image indices 0..count-1` })
     .check((argv) => {
       for (const key of ['count', 'size', 'batch', 'supersample'] as const) {
         if (!Number.isInteger(argv[key]) || argv[key] < 1) throw new Error(`--${key} must be a positive integer, got ${argv[key]}`);
       }
       if (!Number.isInteger(argv.seed) || argv.seed < 0) throw new Error(`--seed must be a non-negative integer, got ${argv.seed}`);
+      resolveShard(argv.shard);
       return true;
     }),
   handler: async (args) => {
+    const shard = resolveShard(args.shard);
+    const range = shardRange(args.count, shard);
+    if (shard.count > 1) console.error(`data synth:${describeShard(shard, args.count, 'images')}`);
     await initNodeDevice();
     try {
-      const progress = new Progress(args.count);
-      await writeSynthDataset(args, (n) => progress.tick(n));
+      const progress = new Progress(range[1] - range[0]);
+      await writeSynthDataset({ ...args, range }, (n) => progress.tick(n));
     } finally {
       destroyDevice();
     }

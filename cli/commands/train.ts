@@ -4,6 +4,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { destroyDevice } from '../../engine/index.ts';
 import { train } from '../../train/loop.ts';
 import { resolveConfig } from '../checkpoint.ts';
+import { initWorld } from '../mpi.ts';
 import { initNodeDevice } from '../node-gpu.ts';
 
 interface TrainArgs {
@@ -22,6 +23,7 @@ interface TrainArgs {
   eval_samples: number;
   eval_real_cache?: string;
   inception_weights?: string;
+  adapter?: string;
 }
 
 const positive = (name: string, v: number | undefined) => {
@@ -47,6 +49,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
     .option('eval_samples', { type: 'number', default: 1000, describe: 'samples per FID evaluation (the real cache must hold at least as many)' })
     .option('eval_real_cache', { type: 'string', describe: 'the real images\' feature cache (<tmp_dir>/<name>.safetensors written by `gramhd eval`), extracted at the configuration\'s img_size' })
     .option('inception_weights', { type: 'string', describe: 'torch-fidelity\'s weights-inception-2015-12-05-6726825d.pth, for --eval_interval' })
+    .option('adapter', { type: 'string', describe: 'WebGPU adapter by (part of) its name, e.g. llvmpipe; a comma-separated list gives each process of a node the entry of its local rank (default: GRAMHD_ADAPTER, else Dawn\'s choice). Under mpiexec/srun every rank trains data-parallel: rank 0\'s weights, averaged gradients, only rank 0 writes' })
     .check((argv) => {
       positive('total_step', argv.total_step);
       positive('sample_interval', argv.sample_interval);
@@ -63,7 +66,10 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
     }),
   handler: async (args) => {
     const config = args.config !== undefined ? resolveConfig(args.config, '--config') : undefined;
-    await initNodeDevice();
+    // under mpiexec/srun: one rank per process, MPI loaded only then
+    const world = await initWorld();
+    const device = await initNodeDevice({ adapter: args.adapter });
+    if (world.size > 1) console.error(`rank ${world.rank}/${world.size}: adapter ${device.info.adapter}`);
     try {
       const result = await train({
         config,
@@ -80,7 +86,9 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
         evaluation: args.eval_interval !== undefined
           ? { interval: args.eval_interval, samples: args.eval_samples, realCache: args.eval_real_cache!, inceptionWeights: args.inception_weights! }
           : undefined,
+        world,
       });
+      if (world.rank !== 0) return;
       console.error(`trained to step ${result.step} (${result.stepsPerSecond.toFixed(2)} steps/s); checkpoints saved at ${result.saved.join(', ') || 'no step'}`);
     } finally {
       destroyDevice();

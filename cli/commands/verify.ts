@@ -7,6 +7,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { destroyDevice } from '../../engine/index.ts';
 import { parseSafetensors } from '../../engine/io/safetensors.ts';
 import { readFileBytes } from '../files.ts';
+import { initWorld } from '../mpi.ts';
 import { initNodeDevice } from '../node-gpu.ts';
 import { verifyCases } from '../verify/cases.ts';
 import type { ManifestCase, VerifyRow } from '../verify/compare.ts';
@@ -64,6 +65,9 @@ function selectCases(requested: string[] | undefined, manifest: Map<string, Loca
   return [...new Set(requested)];
 }
 
+/** The cases `gramhd verify` can run under mpiexec. */
+const TRAINING_CASES = ['train_gram', 'train_gramhd'];
+
 function formatRow(cells: string[], widths: number[]): string {
   return cells.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd();
 }
@@ -76,15 +80,24 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
     .option('case', { type: 'string', array: true, describe: 'case to run (repeatable); default: every supported case' }),
   handler: async ({ golden, case: requested }) => {
     const manifest = await readManifests(golden);
-    const names = selectCases(requested, manifest, join(golden, 'manifest.json'));
-    await initNodeDevice();
+    // under mpiexec the training cases split their batch over the ranks (data-parallel, gradients
+    // averaged over the ranks), to check the multi-process step against the same golden numbers
+    const world = await initWorld();
+    let names = selectCases(requested, manifest, join(golden, 'manifest.json'));
+    if (world.size > 1) {
+      const other = names.filter((n) => !TRAINING_CASES.includes(n));
+      if (requested?.length && other.length) throw new Error(`under mpiexec only the training cases (${TRAINING_CASES.join(', ')}) run, split over the ranks; not ${other.join(', ')}`);
+      names = names.filter((n) => TRAINING_CASES.includes(n));
+    }
+    const device = await initNodeDevice();
+    if (world.size > 1) console.error(`rank ${world.rank}/${world.size}: adapter ${device.info.adapter}; ${names.join(', ')} with the batch split over ${world.size} ranks`);
     const results: { name: string; rows: VerifyRow[] }[] = [];
     try {
       for (const name of names) {
         const { entry, dir } = manifest.get(name)!;
         const file = join(dir, `${name}.safetensors`);
         const { tensors } = parseSafetensors(await readFileBytes(file), file);
-        results.push({ name, rows: await verifyCases.get(name)!({ name, file, entry, tensors }) });
+        results.push({ name, rows: await verifyCases.get(name)!({ name, file, entry, tensors, world }) });
       }
     } finally {
       destroyDevice();
@@ -93,9 +106,14 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
       name, row.output, row.relErr.toExponential(2), row.allowed.toExponential(2), row.pass ? 'pass' : 'FAIL',
     ]))];
     const widths = table[0].map((_, i) => Math.max(...table.map((cells) => cells[i].length)));
-    for (const cells of table) console.log(formatRow(cells, widths));
+    if (world.rank === 0) for (const cells of table) console.log(formatRow(cells, widths));
     const rows = results.flatMap((r) => r.rows);
     const failed = rows.filter((row) => !row.pass).length;
+    // every rank holds the same averaged gradients and weights; rank 0 reports, the others only fail
+    if (world.rank !== 0) {
+      if (failed > 0) throw new Error(`rank ${world.rank}: ${failed} of ${rows.length} outputs exceed their allowed error`);
+      return;
+    }
     if (failed > 0) throw new Error(`${failed} of ${rows.length} outputs exceed their allowed error`);
     console.log(`all ${rows.length} outputs of ${names.join(', ')} within their allowed error`);
   },

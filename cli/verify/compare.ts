@@ -3,6 +3,7 @@
 // the drift that honest float32 arithmetic showed in torch itself.
 import { toFloat32, type HostTensor } from '../../engine/io/host-tensor.ts';
 import { Tensor } from '../../engine/tensor.ts';
+import type { Collective } from '../../train/collective.ts';
 
 /** One output of a case in manifest.json. */
 export interface ManifestOutput {
@@ -28,6 +29,8 @@ export interface GoldenCase {
   file: string;
   entry: ManifestCase;
   tensors: Map<string, HostTensor>;
+  /** The MPI world when `gramhd verify` runs under mpiexec: the training cases split their batch over it. */
+  world?: Collective;
 }
 
 /** One compared output: its relative error, the error allowed and whether it is within it. */

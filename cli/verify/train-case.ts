@@ -4,7 +4,7 @@
 // parameter after Adam is compared.
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { tidyAsync, Tensor } from '../../engine/index.ts';
+import { ops, tidyAsync, Tensor } from '../../engine/index.ts';
 import { Random } from '../../engine/nn/random.ts';
 import type { Camera } from '../../model/camera.ts';
 import { parseConfig } from '../../model/config.ts';
@@ -13,6 +13,8 @@ import { GramGenerator } from '../../model/gram.ts';
 import { GramHDGenerator } from '../../model/gramhd.ts';
 import { GramProcess, type LossLog, type ProcessSettings } from '../../train/gram-process.ts';
 import { GramHDProcess } from '../../train/gramhd-process.ts';
+import { singleProcess, type Collective } from '../../train/collective.ts';
+import { averageGradients, averageLosses } from '../../train/data-parallel.ts';
 import { compareOutput, goldenInput, goldenState, goldenTensor, type GoldenCase, type VerifyRow } from './compare.ts';
 
 interface TrainCaseConfig {
@@ -67,11 +69,17 @@ function generatorConfig(golden: GoldenCase, hd: boolean) {
   return parseConfig(manifest[name].config, `${name} config`);
 }
 
-/** The case's process with the stored weights loaded. */
-export function goldenTrainProcess(golden: GoldenCase): GramProcess {
+/** The case's process with the stored weights loaded; in a world of N ranks, each holding 1/N of
+ * the batch and of its splits, with gradients averaged over the ranks. */
+export function goldenTrainProcess(golden: GoldenCase, world: Collective = singleProcess): GramProcess {
   const config = golden.entry.config as unknown as TrainCaseConfig;
   const hd = config.process.class === 'SRGan3DProcess';
-  const settings = trainSettings(config);
+  const settings = { ...trainSettings(config) };
+  if (settings.batch_split % world.size !== 0 || config.batch_size % world.size !== 0) {
+    throw new Error(`case ${golden.name}: batch ${config.batch_size} with batch_split ${settings.batch_split} does not split over ${world.size} ranks`);
+  }
+  settings.batch_split /= world.size;
+  const options = world.size > 1 ? { reduceGradients: (params: readonly Tensor[]) => averageGradients(world, params) } : {};
   const dc = config.discriminator;
   const generator = hd ? new GramHDGenerator(generatorConfig(golden, true), new Random(0)) : new GramGenerator(generatorConfig(golden, false), new Random(0));
   const discriminator = dc.patch_ndf
@@ -80,15 +88,40 @@ export function goldenTrainProcess(golden: GoldenCase): GramProcess {
   generator.loadStateDict(goldenState(golden, 'param/G/'));
   discriminator.loadStateDict(goldenState(golden, 'param/D/'));
   return hd
-    ? new GramHDProcess(generator as GramHDGenerator, discriminator as GramEncoderPatchDiscriminator, settings)
-    : new GramProcess(generator, discriminator, settings);
+    ? new GramHDProcess(generator as GramHDGenerator, discriminator as GramEncoderPatchDiscriminator, settings, options)
+    : new GramProcess(generator, discriminator, settings, options);
 }
 
 /** Seconds per step of the last trainCase run (for reports). */
 export const lastTrainTimings = { dStep: 0, gStep: 0 };
 
+/**
+ * The loss log of the whole batch from the ranks' logs: GRAM-HD's terms are means over the splits
+ * (the world's mean); GRAM logs the last split's g_loss, which sits on the last rank.
+ */
+function worldLog(world: Collective, log: LossLog, lastSplitOnly: boolean): LossLog {
+  if (world.size === 1) return log;
+  if (!lastSplitOnly) return averageLosses(world, log);
+  const keys = Object.keys(log).sort();
+  const values = new Float64Array(keys.map((k) => log[k]));
+  world.broadcast(values, world.size - 1);
+  return Object.fromEntries(keys.map((k, i) => [k, values[i]]));
+}
+
 export async function trainCase(golden: GoldenCase): Promise<VerifyRow[]> {
-  const process = goldenTrainProcess(golden);
+  const world = golden.world ?? singleProcess;
+  const process = goldenTrainProcess(golden, world);
+  const hd = process instanceof GramHDProcess;
+  // this rank's contiguous part of the batch (rank r holds elements r*B/N .. (r+1)*B/N - 1)
+  const part = (t: Tensor) => {
+    if (world.size === 1) return t;
+    const n = t.shape[0] / world.size;
+    return ops.narrow(t, 0, world.rank * n, n);
+  };
+  const partOf = <T>(list: T[]) => {
+    const n = list.length / world.size;
+    return list.slice(world.rank * n, (world.rank + 1) * n);
+  };
   const outputs = Object.keys(golden.entry.outputs);
   const rows: VerifyRow[] = [];
   const compareLosses = async (prefix: string, log: LossLog) => {
@@ -113,16 +146,17 @@ export async function trainCase(golden: GoldenCase): Promise<VerifyRow[]> {
   };
   try {
     await tidyAsync(async () => {
-      const real = goldenInput(golden, 'in/real_images');
-      const realPoses = goldenInput(golden, 'in/real_poses');
+      const real = part(goldenInput(golden, 'in/real_images'));
+      const realPoses = part(goldenInput(golden, 'in/real_poses'));
       let start = performance.now();
-      const dLog = await process.dStep(real, realPoses, { z: goldenInput(golden, 'in/z_d'), cameras: camerasOf(golden, 'd') });
+      // D's losses are batch means: the world's mean of the ranks' equal parts
+      const dLog = averageLosses(world, await process.dStep(real, realPoses, { z: part(goldenInput(golden, 'in/z_d')), cameras: partOf(camerasOf(golden, 'd')) }));
       lastTrainTimings.dStep = (performance.now() - start) / 1000;
       await compareLosses('out/d_loss/', dLog);
       await compareModule('out/d_grad_clipped/', 'out/D_after/', process.discriminator.namedParameters());
-      const zG = goldenInput(golden, 'in/z_g');
+      const zG = part(goldenInput(golden, 'in/z_g'));
       start = performance.now();
-      const gLog = await process.gStep(zG.shape[0], { z: zG, cameras: camerasOf(golden, 'g') });
+      const gLog = worldLog(world, await process.gStep(zG.shape[0], { z: zG, cameras: partOf(camerasOf(golden, 'g')) }), !hd);
       lastTrainTimings.gStep = (performance.now() - start) / 1000;
       await compareLosses('out/g_loss/', gLog);
       await compareModule('out/g_grad_clipped/', 'out/G_after/', process.generator.namedParameters());
