@@ -22,9 +22,12 @@ import { InceptionV3 } from '../../model/inception.ts';
 import { decodeImage, sniffImageFormat } from '../../train/image-decode.ts';
 import { resizeLanczos, type ImageU8 } from '../../train/lanczos.ts';
 import { loadGenerator } from '../checkpoint.ts';
-import { computeMetrics, FEATURE_DIM, featureCacheImageSize, generatedFeatures, printMetrics, readFeatureCache, writeFeatureCache } from '../eval-features.ts';
+import { computeMetrics, FEATURE_DIM, featureCacheImageSize, featureShardPath, generatedFeatures, printMetrics, readFeatureCache, readFeatureShard, writeFeatureCache, writeFeatureShard, type FeatureShard } from '../eval-features.ts';
+import { addMoments } from '../../model/fid.ts';
+import { describeShard, resolveShard, shardOption, shardRange } from '../shard.ts';
 import { readFileBytes } from '../files.ts';
 import { initNodeDevice } from '../node-gpu.ts';
+import { evalConsistencyCommand } from './eval-consistency.ts';
 import { Progress } from '../progress.ts';
 
 interface EvalArgs {
@@ -172,6 +175,7 @@ interface GenerateArgs {
   kid_subset_size: number;
   batch: number;
   json: boolean;
+  shard?: string;
 }
 
 /**
@@ -202,7 +206,9 @@ const evalGenerateCommand: CommandModule<object, GenerateArgs> = {
     .option('kid_subset_size', { type: 'number', default: 1000, describe: 'samples per KID subset (torch-fidelity default 1000)' })
     .option('batch', { type: 'number', default: 8, describe: 'images per forward pass (generator and extractor); a per-seed truncation average limits a pass to one image' })
     .option('json', { type: 'boolean', default: false, describe: 'print the metrics as JSON' })
+    .option('shard', { ...shardOption, describe: `${shardOption.describe}; the list is the --num_samples seeds. A shard writes <tmp_dir>/<fake_images_cache_name>.shard-I-of-N.safetensors (its features with their float64 sum and sum of outer products) and no metrics: \`gramhd eval merge\` combines the shards` })
     .check((argv) => {
+      resolveShard(argv.shard);
       if (!Number.isInteger(argv.num_samples) || argv.num_samples < 1) throw new Error(`--num_samples must be a positive integer, got ${argv.num_samples}`);
       if (!Number.isSafeInteger(argv.seeds) || argv.seeds < 0) throw new Error(`--seeds must be the first seed, a non-negative integer, got ${argv.seeds}`);
       if (!Number.isInteger(argv.batch) || argv.batch < 1) throw new Error(`--batch must be a positive integer, got ${argv.batch}`);
@@ -225,14 +231,23 @@ const evalGenerateCommand: CommandModule<object, GenerateArgs> = {
       const useStored = args.average === 'stored' || (args.average === 'auto' && storedAverage);
       net = InceptionV3.fromTorchPt(await readFileBytes(args.inception_weights), args.inception_weights);
       const size = model.config.img_size;
-      const seeds = Array.from({ length: count }, (_, k) => args.seeds + k);
+      const shard = resolveShard(args.shard);
+      const [first, end] = shardRange(count, shard);
+      const seeds = Array.from({ length: end - first }, (_, k) => args.seeds + first + k);
       const started = performance.now();
       const fake = await generatedFeatures(net, model, { seeds, truncation: args.truncation, perSeedAverage: !useStored, batch: args.batch, label: 'generated' });
       const seconds = (performance.now() - started) / 1000;
-      console.error(`generate: ${count} images of ${size}x${size} (truncation ${args.truncation}) to features in ${seconds.toFixed(1)} s, ${(count / seconds).toFixed(2)} images/s`);
+      const source = `${args.ckpt} seeds ${args.seeds}-${args.seeds + count - 1} truncation ${args.truncation}`;
       await mkdir(args.tmp_dir, { recursive: true });
+      if (shard.count > 1) {
+        const path = featureShardPath(args.tmp_dir, args.fake_images_cache_name, shard.index, shard.count);
+        await writeFeatureShard(path, { features: fake, index: shard.index, count: shard.count, firstSample: first, totalSamples: count, source, imageSize: size });
+        console.error(`generate: ${seeds.length} images to features in ${seconds.toFixed(1)} s${describeShard(shard, count, 'seeds')}; written to ${path}; combine the shards with \`gramhd eval merge --tmp_dir ${args.tmp_dir} --fake_images_cache_name ${args.fake_images_cache_name}\``);
+        return;
+      }
+      console.error(`generate: ${count} images of ${size}x${size} (truncation ${args.truncation}) to features in ${seconds.toFixed(1)} s, ${(count / seconds).toFixed(2)} images/s`);
       const fakeCache = join(args.tmp_dir, `${args.fake_images_cache_name}.safetensors`);
-      await writeFeatureCache(fakeCache, fake, `${args.ckpt} seeds ${args.seeds}-${args.seeds + count - 1} truncation ${args.truncation}`, size);
+      await writeFeatureCache(fakeCache, fake, source, size);
       console.error(`generate: features cached in ${fakeCache}`);
       if (!wantsMetrics) return;
       let real: Float32Array;
@@ -255,10 +270,93 @@ const evalGenerateCommand: CommandModule<object, GenerateArgs> = {
   },
 };
 
+interface MergeArgs {
+  shards?: string[];
+  tmp_dir: string;
+  fake_images_cache_name: string;
+  real_images_cache_name: string;
+  kid_subsets: number;
+  kid_subset_size: number;
+  json: boolean;
+}
+
+/** The shard files of <tmp_dir>/<name>.shard-I-of-N.safetensors, when none are named. */
+async function findShards(tmpDir: string, name: string): Promise<string[]> {
+  const escaped = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const pattern = new RegExp(`^${escaped}\\.shard-\\d+-of-\\d+\\.safetensors$`);
+  let names: string[];
+  try {
+    names = await readdir(tmpDir);
+  } catch {
+    throw new Error(`--tmp_dir ${tmpDir}: cannot list the folder`);
+  }
+  return names.filter((n) => pattern.test(n)).sort().map((n) => join(tmpDir, n));
+}
+
+/**
+ * `gramhd eval merge`: the shards of `gramhd eval generate --shard I/N` -> the cache one unsharded
+ * run writes (same features in the same order, same metadata) and, when the real features are
+ * cached, the same FID/KID: KID draws its subsets from the concatenated features, FID takes the
+ * generated covariance from the shards' summed float64 moments (2048 samples or more).
+ */
+const evalMergeCommand: CommandModule<object, MergeArgs> = {
+  command: 'merge [shards..]',
+  describe: 'Combine the feature shards of `gramhd eval generate --shard I/N` into one cache, and FID/KID against the cached real features',
+  builder: (yargs: Argv) => yargs
+    .positional('shards', { type: 'string', array: true, describe: 'shard files (default: every <tmp_dir>/<fake_images_cache_name>.shard-I-of-N.safetensors)' })
+    .option('tmp_dir', { type: 'string', default: 'tmp', describe: 'folder of the shards and caches' })
+    .option('fake_images_cache_name', { type: 'string', default: 'fake_images', describe: 'the shards\' cache name: the merged features are written to <tmp_dir>/<name>.safetensors' })
+    .option('real_images_cache_name', { type: 'string', default: 'real_images', describe: 'cache of the real features (from `gramhd eval` or `eval generate --real_images_dir`); FID/KID are computed when it exists' })
+    .option('kid_subsets', { type: 'number', default: 100, describe: 'KID subsets (torch-fidelity default 100)' })
+    .option('kid_subset_size', { type: 'number', default: 1000, describe: 'samples per KID subset (torch-fidelity default 1000)' })
+    .option('json', { type: 'boolean', default: false, describe: 'print the metrics as JSON' }),
+  handler: async (args) => {
+    const paths = args.shards?.length ? args.shards : await findShards(args.tmp_dir, args.fake_images_cache_name);
+    if (paths.length === 0) throw new Error(`no shards: none named and no ${featureShardPath(args.tmp_dir, args.fake_images_cache_name, 0, 0).replace('-0-of-0', '-I-of-N')}`);
+    const shards: (FeatureShard & { path: string })[] = [];
+    for (const path of paths) shards.push({ ...(await readFeatureShard(path)), path });
+    shards.sort((a, b) => a.index - b.index);
+    const [first] = shards;
+    // the shards must tile one run exactly: same run, every index once, contiguous samples
+    for (const [k, sh] of shards.entries()) {
+      const path = sh.path;
+      if (sh.count !== first.count || sh.totalSamples !== first.totalSamples || sh.source !== first.source || sh.imageSize !== first.imageSize) {
+        throw new Error(`shard ${sh.index}/${sh.count} (${path}) is not of the same run as shard ${first.index}/${first.count}: ${sh.source} (${sh.totalSamples} samples) vs ${first.source} (${first.totalSamples} samples)`);
+      }
+      if (sh.index !== k) throw new Error(`shards: ${k < sh.index ? `shard ${k}/${first.count} is missing` : `shard ${sh.index}/${sh.count} is given twice`}`);
+      const expected = shardRange(first.totalSamples, { index: k, count: first.count, source: '' });
+      if (sh.firstSample !== expected[0] || sh.moments.count !== expected[1] - expected[0]) throw new Error(`shard ${k}/${first.count}: samples ${sh.firstSample}.. (${sh.moments.count}), expected ${expected[0]}..${expected[1] - 1}`);
+    }
+    if (shards.length !== first.count) throw new Error(`shards: ${shards.length} of ${first.count} given; shards ${shards.length}..${first.count - 1} are missing`);
+    const count = first.totalSamples;
+    const fake = new Float32Array(count * FEATURE_DIM);
+    for (const sh of shards) fake.set(sh.features, sh.firstSample * FEATURE_DIM);
+    const moments = addMoments(shards.map((sh) => sh.moments));
+    await mkdir(args.tmp_dir, { recursive: true });
+    const fakeCache = join(args.tmp_dir, `${args.fake_images_cache_name}.safetensors`);
+    await writeFeatureCache(fakeCache, fake, first.source, first.imageSize);
+    console.error(`merge: ${shards.length} shards, ${count} samples -> ${fakeCache}`);
+    const realCache = join(args.tmp_dir, `${args.real_images_cache_name}.safetensors`);
+    if (!existsSync(realCache)) {
+      console.error(`merge: no real features at ${realCache}, so no FID/KID (make them with \`gramhd eval\`)`);
+      return;
+    }
+    if (count < 2) throw new Error(`FID/KID need at least 2 samples, the shards hold ${count}`);
+    if (args.kid_subset_size > count) throw new Error(`--kid_subset_size ${args.kid_subset_size} is larger than the ${count} merged samples`);
+    const real = await readFeatureCache(realCache, count);
+    await initNodeDevice();
+    try {
+      printMetrics(await computeMetrics(real, fake, count, { subsets: args.kid_subsets, subsetSize: args.kid_subset_size }, moments), args.json);
+    } finally {
+      destroyDevice();
+    }
+  },
+};
+
 export const evalCommand: CommandModule<object, object> = {
   command: 'eval',
   describe: 'FID and KID between real and generated images (torch-fidelity\'s InceptionV3 features); `eval generate` renders the generated ones on the fly',
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  builder: (yargs: Argv) => yargs.command(evalGenerateCommand as CommandModule<any, any>).command(evalFoldersCommand as CommandModule<any, any>),
+  builder: (yargs: Argv) => yargs.command(evalGenerateCommand as CommandModule<any, any>).command(evalMergeCommand as CommandModule<any, any>).command(evalConsistencyCommand as CommandModule<any, any>).command(evalFoldersCommand as CommandModule<any, any>),
   handler: () => {},
 };
