@@ -2,13 +2,13 @@
 // Rays are sampled at S depths; the sample network's scalar field is intersected with L levels; the
 // radiance network (conditioned on z through the mapping network) shades the L intersections and a
 // background-plane point per ray; the M = L + 1 points are composited front to back.
-import { engineDevice, noGrad, ops, Tensor, tidy } from '../engine/index.ts';
+import { engineDevice, noGrad, ops, Tensor, tidy, tidyAsync } from '../engine/index.ts';
 import { Module } from '../engine/nn/module.ts';
 import { defaultRandom, type Random } from '../engine/nn/random.ts';
 import { linspace, planeIntersections, sampleCameras, worldRays, type Camera } from './camera.ts';
 import { compositeManifolds, distancesFrom } from './composite.ts';
 import { isGramHD, type CameraConfig, type GeneratorConfig, type RendererConfig } from './config.ts';
-import { intersectManifolds, manifoldLevels } from './intersection.ts';
+import { intersectManifolds, manifoldLevels, type Intersections } from './intersection.ts';
 import { truncate, type FilmCodes } from './mapping.ts';
 import { RadianceNetwork } from './radiance-network.ts';
 import { SampleNetwork } from './sample-network.ts';
@@ -82,8 +82,9 @@ export interface GramOutput extends RenderOutput, FilmCodes {}
 
 /** Per-ray outputs of one pass over a chunk of rays of one batch element (batch dimension 1). */
 interface RayChunk {
-  rgb: Tensor;
-  depth: Tensor;
+  /** Absent when only the intersections were traced. */
+  rgb?: Tensor;
+  depth?: Tensor;
   samplePoints?: Tensor;
   scalarField?: Tensor;
   intersections?: Tensor;
@@ -105,42 +106,11 @@ function maxTensorValues(): number {
  */
 export function renderManifolds(representation: GramRepresentation, codes: FilmCodes, cameras: readonly Camera[],
   settings: { camera: CameraConfig; renderer: RendererConfig; imgSize: number }, options: RenderOptions = {}): RenderOutput {
-  const { camera, renderer } = settings;
-  const size = options.imgSize ?? settings.imgSize;
-  const rays = size * size;
-  const s = renderer.num_samples;
-  const m = renderer.num_manifolds;
-  const hidden = representation.rf_network.options.hiddenDim;
-  const sampleHidden = representation.sample_network.output_layer.inFeatures;
   if (codes.frequencies.shape[0] !== cameras.length) throw new Error(`render: ${codes.frequencies.shape[0]} latent codes for ${cameras.length} cameras`);
-  const perRay = Math.max(s * sampleHidden, s * (m - 1), m * (hidden + 3));
-  const chunk = Math.max(1, Math.min(rays, options.chunkRays ?? Math.floor(maxTensorValues() / perRay)));
-  const depths = upload(linspace(camera.ray_start, camera.ray_end, s), [s, 1]);
-  const levels = upload(manifoldLevels(renderer), [m - 1]);
+  const size = options.imgSize ?? settings.imgSize;
   const keep = options.intermediates ?? false;
   const profile = options.profile ?? runStage;
-
-  const elements = cameras.map((cam, b) => {
-    const world = worldRays(cam, size, size, camera.fov);
-    const background = planeIntersections(world);
-    const origin = upload(cam.origin, [1, 3]);
-    const elementCodes: FilmCodes = { frequencies: ops.narrow(codes.frequencies, 0, b, 1), phase_shifts: ops.narrow(codes.phase_shifts, 0, b, 1) };
-    const chunks: RayChunk[] = [];
-    for (let start = 0; start < rays; start += chunk) {
-      const n = Math.min(chunk, rays - start);
-      chunks.push(step(() => renderRays(representation, elementCodes, {
-        origin,
-        directions: upload(world.directions.subarray(3 * start, 3 * (start + n)), [1, n, 1, 3]),
-        background: upload(background.subarray(3 * start, 3 * (start + n)), [1, n, 1, 3]),
-        depths,
-        levels,
-        lockViewDependence: options.lockViewDependence ?? false,
-        keep,
-        profile,
-      })));
-    }
-    return joinChunks(chunks);
-  });
+  const elements = traceRays(representation, codes, cameras, settings, options);
   const all = (key: keyof RayChunk) => ops.concat(elements.map((e) => e[key]!), 0);
   const b = cameras.length;
   const [image, depth] = profile('compositing', () => [
@@ -153,7 +123,7 @@ export function renderManifolds(representation: GramRepresentation, codes: FilmC
     depth,
     intermediates: {
       samplePoints: all('samplePoints'),
-      levels,
+      levels: upload(manifoldLevels(settings.renderer), [settings.renderer.num_manifolds - 1]),
       scalarField: all('scalarField'),
       intersections: all('intersections'),
       isValid: all('isValid'),
@@ -162,10 +132,82 @@ export function renderManifolds(representation: GramRepresentation, codes: FilmC
   };
 }
 
+/**
+ * Only the geometry of renderManifolds: where each camera's rays meet the manifolds, points
+ * [B, R, L, 3] and validity [B, R, L, 1] (the sample network and intersection stage; no radiance).
+ * The views of a baked GRAM-HD latent need nothing else of the low-res render.
+ */
+export function manifoldIntersections(representation: GramRepresentation, cameras: readonly Camera[],
+  settings: { camera: CameraConfig; renderer: RendererConfig; imgSize: number }, options: RenderOptions = {}): Intersections {
+  const elements = traceRays(representation, null, cameras, settings, options);
+  return { points: ops.concat(elements.map((e) => e.intersections!), 0), isValid: ops.concat(elements.map((e) => e.isValid!), 0) };
+}
+
+/** The rays of each camera in chunks through renderRays (codes null: intersections only), joined per element. */
+function traceRays(representation: GramRepresentation, codes: FilmCodes | null, cameras: readonly Camera[],
+  settings: { camera: CameraConfig; renderer: RendererConfig; imgSize: number }, options: RenderOptions): RayChunk[] {
+  const perElement: RayChunk[][] = cameras.map(() => []);
+  for (const c of rayChunks(representation, codes, cameras, settings, options)) {
+    perElement[c.element].push(step(() => renderRays(representation, c.codes, c.input())));
+  }
+  return perElement.map(joinChunks);
+}
+
+interface PendingChunk {
+  element: number;
+  /** The element's FiLM codes (null when only intersections are wanted). */
+  codes: FilmCodes | null;
+  /** Uploads the chunk's rays (called inside the scope that will own them). */
+  input: () => RayInputs;
+}
+
+/** The chunks of rays of each camera, in order: as many rays per chunk as keep every intermediate
+ * within one storage binding (or options.chunkRays). */
+function* rayChunks(representation: GramRepresentation, codes: FilmCodes | null, cameras: readonly Camera[],
+  settings: { camera: CameraConfig; renderer: RendererConfig; imgSize: number }, options: RenderOptions): Generator<PendingChunk> {
+  const { camera, renderer } = settings;
+  const size = options.imgSize ?? settings.imgSize;
+  const rays = size * size;
+  const s = renderer.num_samples;
+  const m = renderer.num_manifolds;
+  const hidden = representation.rf_network.options.hiddenDim;
+  const sampleHidden = representation.sample_network.output_layer.inFeatures;
+  const perRay = Math.max(s * sampleHidden, s * (m - 1), m * (hidden + 3));
+  const chunk = Math.max(1, Math.min(rays, options.chunkRays ?? Math.floor(maxTensorValues() / perRay)));
+  const depths = upload(linspace(camera.ray_start, camera.ray_end, s), [s, 1]);
+  const levels = upload(manifoldLevels(renderer), [m - 1]);
+  const keep = options.intermediates ?? false;
+  const profile = options.profile ?? runStage;
+
+  for (const [b, cam] of cameras.entries()) {
+    const world = worldRays(cam, size, size, camera.fov);
+    const background = planeIntersections(world);
+    const origin = upload(cam.origin, [1, 3]);
+    const elementCodes: FilmCodes | null = codes && { frequencies: ops.narrow(codes.frequencies, 0, b, 1), phase_shifts: ops.narrow(codes.phase_shifts, 0, b, 1) };
+    for (let start = 0; start < rays; start += chunk) {
+      const n = Math.min(chunk, rays - start);
+      yield {
+        element: b,
+        codes: elementCodes,
+        input: () => ({
+          origin,
+          directions: upload(world.directions.subarray(3 * start, 3 * (start + n)), [1, n, 1, 3]),
+          background: upload(background.subarray(3 * start, 3 * (start + n)), [1, n, 1, 3]),
+          depths,
+          levels,
+          lockViewDependence: options.lockViewDependence ?? false,
+          keep,
+          profile,
+        }),
+      };
+    }
+  }
+}
+
 function joinChunks(chunks: RayChunk[]): RayChunk {
   if (chunks.length === 1) return chunks[0];
-  const joined: RayChunk = { rgb: ops.concat(chunks.map((c) => c.rgb), 1), depth: ops.concat(chunks.map((c) => c.depth), 1) };
-  for (const key of ['samplePoints', 'scalarField', 'intersections', 'isValid', 'radiance'] as const) {
+  const joined: RayChunk = {};
+  for (const key of ['rgb', 'depth', 'samplePoints', 'scalarField', 'intersections', 'isValid', 'radiance'] as const) {
     if (chunks[0][key]) joined[key] = ops.concat(chunks.map((c) => c[key]!), 1);
   }
   return joined;
@@ -187,34 +229,107 @@ interface RayInputs {
   profile: StageProfiler;
 }
 
-/** GRAM's rendering of n rays of one camera. */
-function renderRays(representation: GramRepresentation, codes: FilmCodes, input: RayInputs): RayChunk {
-  const { origin, directions, background, depths, levels, profile } = input;
-  const n = directions.shape[1];
-  const m = levels.size + 1;
-  const { samplePoints, scalarField, hits } = profile('sample network + intersection', () => {
+/** GRAM's rendering of n rays of one camera; with codes null, only their intersections. */
+function renderRays(representation: GramRepresentation, codes: FilmCodes | null, input: RayInputs): RayChunk {
+  const { samplePoints, scalarField, hits } = traceChunk(representation, input);
+  if (!codes) return { intersections: hits.points, isValid: hits.isValid };
+  const { rgb, depth, rgbSigma } = shadeChunk(representation, codes, input, hits, null);
+  if (!input.keep) return { rgb, depth };
+  return { rgb, depth, samplePoints, scalarField, intersections: hits.points, isValid: hits.isValid, radiance: rgbSigma };
+}
+
+/** The sample network along the rays and the manifold intersections. */
+function traceChunk(representation: GramRepresentation, input: RayInputs): { samplePoints: Tensor; scalarField: Tensor; hits: Intersections } {
+  const { origin, directions, depths, levels } = input;
+  return input.profile('sample network + intersection', () => {
     // [1, n, S, 3]: no jitter, in training either (the reference hard-codes it off)
     const samplePoints = ops.add(ops.reshape(origin, [1, 1, 1, 3]), ops.mul(directions, depths));
     const scalarField = step(() => representation.sample_network.forward(samplePoints));
     const hits = step(() => intersectManifolds(samplePoints, scalarField, levels));
     return { samplePoints, scalarField, hits };
   });
-  const { rgbSigma, distances, isValid } = profile('radiance', () => {
+}
+
+/**
+ * The radiance network at the n x M points (intersections, then the background point) and their
+ * compositing. With `shaded`, only some points are shaded and the others get rgb and sigma 0:
+ * exact when the others are the invalid intersections, whose opacity is 0 whatever the network
+ * says. `shaded.points` (int32 [1, k, 3]) holds each shaded point's flat index into the n * M
+ * points, repeated 3 times; `shaded.spread` (int32 [1, n * M, 4]) each point's position among
+ * the k shaded ones, or k (a zero row) when it is not shaded, repeated 4 times: both are gathers.
+ */
+function shadeChunk(representation: GramRepresentation, codes: FilmCodes, input: RayInputs, hits: Intersections,
+  shaded: { points: Tensor; spread: Tensor } | null): { rgb: Tensor; depth: Tensor; rgbSigma: Tensor } {
+  const { origin, directions, background } = input;
+  const n = directions.shape[1];
+  const m = input.levels.size + 1;
+  const { rgbSigma, distances, isValid } = input.profile('radiance', () => {
     const points = ops.concat([hits.points, background], 2);
     const isValid = ops.concat([hits.isValid, ops.ones([1, n, 1, 1])], 2);
     const distances = noGrad(() => distancesFrom(points, origin));
     const viewDirections = input.lockViewDependence
       ? ops.mul(ops.ones([1, n, m, 3]), Tensor.fromData([0, 0, -1], [3]))
       : ops.expand(directions, [1, n, m, 3]);
-    const { rgbSigma } = representation.rf_network.forward(ops.reshape(points, [1, n * m, 3]), ops.reshape(viewDirections, [1, n * m, 3]), codes);
-    return { rgbSigma, distances, isValid };
+    const flatPoints = ops.reshape(points, [1, n * m, 3]);
+    const flatDirections = ops.reshape(viewDirections, [1, n * m, 3]);
+    if (!shaded) return { rgbSigma: representation.rf_network.forward(flatPoints, flatDirections, codes).rgbSigma, distances, isValid };
+    const some = representation.rf_network.forward(ops.gather(flatPoints, 1, shaded.points), ops.gather(flatDirections, 1, shaded.points), codes).rgbSigma;
+    return { rgbSigma: ops.gather(ops.concat([some, ops.zeros([1, 1, 4])], 1), 1, shaded.spread), distances, isValid };
   });
-  const { rgb, depth } = profile('compositing', () => step(() => {
-    const { rgb, depth } = compositeManifolds(ops.reshape(rgbSigma, [1, n, m, 4]), distances, isValid);
-    return { rgb, depth };
-  }));
-  if (!input.keep) return { rgb, depth };
-  return { rgb, depth, samplePoints, scalarField, intersections: hits.points, isValid: hits.isValid, radiance: rgbSigma };
+  const { rgb, depth } = input.profile('compositing', () => step(() => compositeManifolds(ops.reshape(rgbSigma, [1, n, m, 4]), distances, isValid)));
+  return { rgb, depth, rgbSigma };
+}
+
+/**
+ * renderManifolds for renders nothing is differentiated through, shading only the points that can
+ * be seen: each chunk's intersections are traced, their validity read back, and the radiance
+ * network runs on the valid intersections and the background points alone (at initialisation
+ * about a third of the points; the rest have zero opacity, so the image and depth are the same).
+ */
+export async function renderManifoldsSparse(representation: GramRepresentation, codes: FilmCodes, cameras: readonly Camera[],
+  settings: { camera: CameraConfig; renderer: RendererConfig; imgSize: number }, options: Omit<RenderOptions, 'intermediates'> = {}): Promise<RenderOutput> {
+  if (codes.frequencies.shape[0] !== cameras.length) throw new Error(`render: ${codes.frequencies.shape[0]} latent codes for ${cameras.length} cameras`);
+  const size = options.imgSize ?? settings.imgSize;
+  const m = settings.renderer.num_manifolds;
+  // one scope for the whole render: what the chunks upload and trace dies with it, whatever throws
+  return tidyAsync(async () => {
+    const perElement: { rgb: Tensor; depth: Tensor }[][] = cameras.map(() => []);
+    for (const c of rayChunks(representation, codes, cameras, settings, options)) {
+      const input = c.input();
+      const hits = noGrad(() => tidy(() => traceChunk(representation, input).hits));
+      const valid = await hits.isValid.toFloat32();
+      const n = input.directions.shape[1];
+      // the shaded points (valid intersections and every background point) and where each point's
+      // radiance comes from
+      const points: number[] = [];
+      const spread = new Int32Array(n * m * 4);
+      for (let p = 0; p < n * m; p++) {
+        const level = p % m;
+        if (level === m - 1 || valid[(p - level) / m * (m - 1) + level] !== 0) {
+          spread.fill(points.length / 3, 4 * p, 4 * p + 4);
+          points.push(p, p, p);
+        } else {
+          spread.fill(-1, 4 * p, 4 * p + 4);
+        }
+      }
+      const k = points.length / 3;
+      for (let i = 0; i < spread.length; i++) if (spread[i] < 0) spread[i] = k;
+      perElement[c.element].push(noGrad(() => tidy(() => {
+        const { rgb, depth } = shadeChunk(representation, c.codes!, input, hits, {
+          points: Tensor.fromData(Int32Array.from(points), [1, k, 3], 'i32'),
+          spread: Tensor.fromData(spread, [1, n * m, 4], 'i32'),
+        });
+        return { rgb, depth };
+      })));
+      for (const t of [input.directions, input.background, hits.points, hits.isValid]) t.dispose();
+    }
+    const b = cameras.length;
+    const all = (key: 'rgb' | 'depth') => ops.concat(perElement.map((chunks) => (chunks.length === 1 ? chunks[0][key] : ops.concat(chunks.map((ch) => ch[key]), 1))), 0);
+    return noGrad(() => ({
+      image: ops.sub(ops.mul(ops.permute(ops.reshape(all('rgb'), [b, size, size, 3]), [0, 3, 1, 2]), 2), 1),
+      depth: ops.reshape(all('depth'), [b, size, size, 1]),
+    }));
+  });
 }
 
 /** The GRAM generator: mapping network, manifold renderer, truncation averages. */

@@ -5,10 +5,11 @@
 // low-res intersection geometry, upsampled, looking the textures up and compositing them by alpha.
 import { engineDevice, noGrad, ops, Tensor } from '../engine/index.ts';
 import { defaultRandom, type Random } from '../engine/nn/random.ts';
-import { BACKGROUND_PLANE_Z, linspace, planeIntersections, worldRays, type Camera } from './camera.ts';
+import { BACKGROUND_PLANE_Z, linspace, type Camera } from './camera.ts';
 import { alphaComposite, MANIFOLD_DELTA, sortByDistance } from './composite.ts';
 import { isGramHD, type GeneratorConfig, type GramHDConfig } from './config.ts';
-import { GRAM_STAGES, GramGenerator, renderManifolds, type StageProfiler } from './gram.ts';
+import { GRAM_STAGES, GramGenerator, type StageProfiler } from './gram.ts';
+import { renderGramHDViews } from './gramhd-view.ts';
 import { intersectManifolds, manifoldLevels } from './intersection.ts';
 import type { FilmCodes } from './mapping.ts';
 import { release, step } from './scope.ts';
@@ -125,6 +126,20 @@ interface ManifoldGrid {
   background: Tensor;
 }
 
+/** Steps 2-5 of the forward (GramHDGenerator.superResolve), per element where listed. */
+export interface SuperResolved {
+  /** [B*L, 4 + feature_dim, HL, HL] */
+  lrFeatures: Tensor;
+  /** [B, 3, HL, HL] */
+  srBgIn: Tensor;
+  /** Per element, the raw StyleRRDBNet output in pieces (released unless intermediates were asked for). */
+  rawParts: Tensor[][];
+  /** Per element, its L textures [n, 4, H, H] in pieces along dim 0, alpha through the sigmoid. */
+  textures: Tensor[][];
+  /** [B, 3, H, H] */
+  srBgOut: Tensor;
+}
+
 /** The GRAM-HD generator: GRAM's representation (frozen but for the feature heads) and the two SR
  * networks, under the authors' state_dict names. */
 export class GramHDGenerator extends GramGenerator {
@@ -188,61 +203,19 @@ export class GramHDGenerator extends GramGenerator {
     const lock = options.lockViewDependence ?? false;
     const keep = options.intermediates ?? false;
     const profile = options.profile ?? ((_stage, fn) => fn());
-    const { raw, used, style, usedStyle } = profile('mapping', () => {
-      const { raw, used } = this.codes(z, psi);
-      const style = this.super_resolution.mapping_network.forward(z);
-      return { raw, used, style, usedStyle: this.truncatedStyle(style, psi) };
-    });
+    const { raw, used, style, usedStyle } = profile('mapping', () => this.mapLatents(z, psi));
 
-    // 1. the low-res render, with the geometry the high-res pass reuses
-    const lr = noGrad(() => renderManifolds(this.representation, used, cameras,
-      { camera: config.camera, renderer: config.renderer, imgSize: hl },
-      { lockViewDependence: lock, intermediates: true, chunkRays: options.chunkRays, profile }));
-    const lrSteps = lr.intermediates!;
+    // 2-5. gridding, radiance at the grid points and both SR networks: with locked view dependence
+    // nothing here depends on the camera (model/orbit.ts bakes exactly this once per latent)
+    const { lrFeatures, srBgIn, rawParts, textures, srBgOut } = this.superResolve(used, usedStyle, lock ? null : cameras, { ...options, intermediates: keep });
 
-    // 2-3. gridding and radiance at the grid points
-    const { lrFeatures, srBgIn } = profile('gridding + feature radiance', () => {
-      const grid = noGrad(() => this.gridManifolds(options.chunkRays));
-      const gridded = cameras.map((camera, e) => this.griddedImages(grid, camera, {
-        frequencies: ops.narrow(used.frequencies, 0, e, 1),
-        phase_shifts: ops.narrow(used.phase_shifts, 0, e, 1),
-      }, lock, options.chunkRays));
-      return { lrFeatures: ops.concat(gridded.map((g) => g.manifolds), 0), srBgIn: ops.concat(gridded.map((g) => g.background), 0) };
-    });
+    // 1, 6. the per-view part, the same code that renders the views of a bake: the low-res render
+    // and the high-res texture lookups and compositing along its geometry
+    const view = renderGramHDViews(this, used, textures.map((manifolds, e) => ({ manifolds, background: ops.narrow(srBgOut, 0, e, 1) })), cameras,
+      { lockViewDependence: lock, chunkRays: options.chunkRays, chunkPixels: options.chunkPixels, profile });
 
-    // 4. StyleRRDBNet per element, in passes whose output fits one buffer
-    const perPass = Math.max(1, Math.min(l, options.chunkManifolds ?? Math.floor(maxTensorValues() / (4 * h * h))));
-    const { rawParts, textures } = profile('SR (StyleRRDBNet)', () => {
-      const rawParts: Tensor[][] = cameras.map((_, e) => {
-        const parts: Tensor[] = [];
-        for (let start = 0; start < l; start += perPass) {
-          const count = Math.min(perPass, l - start);
-          parts.push(this.super_resolution.forwardWithStyle(ops.narrow(lrFeatures, 0, e * l + start, count), ops.narrow(usedStyle, 0, e, 1)));
-        }
-        return parts;
-      });
-      const textures = rawParts.map((parts) => parts.map(withAlphaSigmoid));
-      if (!keep) release(...rawParts.flat());
-      return { rawParts, textures };
-    });
-
-    // 5. RRDBNet on the background plane; its texture's alpha is 0 (compositing forces it to 1)
-    const srBgOut = profile('SR background (RRDBNet)', () => this.super_resolution_bg.forward(srBgIn));
-
-    // 6-7. high-res rendering, per element and band of rows; textures and intermediates
+    // 7. textures and intermediates
     return profile('high-res sampling + compositing', () => {
-      const images: Tensor[] = [];
-      const depths: Tensor[] = [];
-      cameras.forEach((camera, e) => {
-        const geometry = noGrad(() => lowResGeometry(lrSteps.intersections, lrSteps.isValid, camera, e, hl, config.camera.fov));
-        const out = this.renderHighRes(geometry, textures[e], ops.narrow(srBgOut, 0, e, 1), camera, options.chunkPixels);
-        images.push(out.rgb);
-        depths.push(out.depth);
-      });
-      const image = ops.sub(ops.mul(ops.permute(ops.reshape(ops.concat(images, 0), [b, h, h, 3]), [0, 3, 1, 2]), 2), 1);
-      const depth = ops.reshape(ops.concat(depths, 0), [b, h, h, 1]);
-
-      // 7. textures and intermediates
       // per element: its L manifolds, then its background (the golden vectors render each element
       // alone; for B = 1, as in all GRAM-HD training and inference, this is the reference's order)
       const hrBg = ops.concat([srBgOut, ops.zeros([b, 1, h, h])], 1);
@@ -252,13 +225,63 @@ export class GramHDGenerator extends GramGenerator {
       const lrBg = ops.concat([srBgIn, ops.zeros([b, 1, hl, hl])], 1);
       const lrRgba = ops.concat(cameras.flatMap((_, e) => [ops.narrow(lrFeatures, 0, e * l, l), ops.narrow(lrBg, 0, e, 1)]).map((t) => ops.narrow(t, 1, 0, 4)), 0);
       const result: GramHDOutput = {
-        image, depth, lrImage: lr.image, lrDepth: lr.depth, hrRgba, hrRgbaParts, lrRgba, style, ...raw,
+        image: view.image, depth: view.depth, lrImage: view.lrImage!, lrDepth: view.lrDepth!, hrRgba, hrRgbaParts, lrRgba, style, ...raw,
       };
       if (keep) {
         result.superResolution = { lrFeatures, srOut: fits(b * l, h) ? ops.concat(rawParts.flat(), 0) : null, srBgIn, srBgOut };
       }
       return result;
     });
+  }
+
+  /** The FiLM codes and SR style for z [B, z_dim]: as mapped (raw, style) and truncated (used, usedStyle). */
+  mapLatents(z: Tensor, psi: number): { raw: FilmCodes; used: FilmCodes; style: Tensor; usedStyle: Tensor } {
+    const { raw, used } = this.codes(z, psi);
+    const style = this.super_resolution.mapping_network.forward(z);
+    return { raw, used, style, usedStyle: this.truncatedStyle(style, psi) };
+  }
+
+  /**
+   * Steps 2-5 of the forward for B elements (codes [B, codeDim], style [B, styleDim]): gridding,
+   * radiance and features at the grid points, StyleRRDBNet and RRDBNet. `cameras` gives each
+   * element's camera for the gridded points' view directions; null locks them to (0, 0, -1), and
+   * then nothing here depends on a camera. Textures per element, in pieces of at most
+   * chunkManifolds along dim 0 ([n, 4, H, H], alpha through its sigmoid); background [B, 3, H, H].
+   */
+  superResolve(used: FilmCodes, usedStyle: Tensor, cameras: readonly Camera[] | null, options: GramHDRenderOptions = {}): SuperResolved {
+    const b = used.frequencies.shape[0];
+    const h = this.config.img_size;
+    const l = this.config.renderer.num_manifolds - 1;
+    const profile = options.profile ?? ((_stage, fn) => fn());
+    // 2-3. gridding and radiance at the grid points
+    const { lrFeatures, srBgIn } = profile('gridding + feature radiance', () => {
+      const grid = noGrad(() => this.gridManifolds(options.chunkRays));
+      const gridded = Array.from({ length: b }, (_, e) => this.griddedImages(grid, cameras?.[e] ?? null, {
+        frequencies: ops.narrow(used.frequencies, 0, e, 1),
+        phase_shifts: ops.narrow(used.phase_shifts, 0, e, 1),
+      }, options.chunkRays));
+      return { lrFeatures: ops.concat(gridded.map((g) => g.manifolds), 0), srBgIn: ops.concat(gridded.map((g) => g.background), 0) };
+    });
+
+    // 4. StyleRRDBNet per element, in passes whose output fits one buffer
+    const perPass = Math.max(1, Math.min(l, options.chunkManifolds ?? Math.floor(maxTensorValues() / (4 * h * h))));
+    const { rawParts, textures } = profile('SR (StyleRRDBNet)', () => {
+      const rawParts: Tensor[][] = Array.from({ length: b }, (_, e) => {
+        const parts: Tensor[] = [];
+        for (let start = 0; start < l; start += perPass) {
+          const count = Math.min(perPass, l - start);
+          parts.push(this.super_resolution.forwardWithStyle(ops.narrow(lrFeatures, 0, e * l + start, count), ops.narrow(usedStyle, 0, e, 1)));
+        }
+        return parts;
+      });
+      const textures = rawParts.map((parts) => parts.map(withAlphaSigmoid));
+      if (!options.intermediates) release(...rawParts.flat());
+      return { rawParts, textures };
+    });
+
+    // 5. RRDBNet on the background plane; its texture's alpha is 0 (compositing forces it to 1)
+    const srBgOut = profile('SR background (RRDBNet)', () => this.super_resolution_bg.forward(srBgIn));
+    return { lrFeatures, srBgIn, rawParts, textures, srBgOut };
   }
 
   /** The SR style lerped towards avg_style when psi < 1. */
@@ -309,9 +332,9 @@ export class GramHDGenerator extends GramGenerator {
   /**
    * Radiance and features at the grid points for one element: the L manifold images
    * [L, 4 + feature_dim, HL, HL] (rgb, alpha = (1 - exp(-0.04 sigma)) is_valid, features) and the
-   * background's rgb [1, 3, HL, HL]. View directions point from the element's camera (or are locked).
+   * background's rgb [1, 3, HL, HL]. View directions point from the element's camera (camera null: locked).
    */
-  private griddedImages(grid: ManifoldGrid, camera: Camera, codes: FilmCodes, lock: boolean, chunkRays?: number): { manifolds: Tensor; background: Tensor } {
+  private griddedImages(grid: ManifoldGrid, camera: Camera | null, codes: FilmCodes, chunkRays?: number): { manifolds: Tensor; background: Tensor } {
     const hl = this.config.lr_img_size;
     const g = hl * hl;
     const m = this.config.renderer.num_manifolds;
@@ -319,17 +342,17 @@ export class GramHDGenerator extends GramGenerator {
     const f = this.config.feature_dim;
     const network = this.representation.rf_network;
     const chunk = Math.max(1, Math.min(g, chunkRays ?? Math.floor(maxTensorValues() / (m * (network.options.hiddenDim + 3)))));
-    const origin = upload(camera.origin, [1, 1, 1, 3]);
+    const origin = camera && upload(camera.origin, [1, 1, 1, 3]);
     const parts: Tensor[] = [];
     for (let start = 0; start < g; start += chunk) {
       const n = Math.min(chunk, g - start);
       const [points, isValid, directions] = noGrad(() => {
         const points = ops.concat([ops.narrow(grid.points, 1, start, n), ops.narrow(grid.background, 1, start, n)], 2);
         const isValid = ops.concat([ops.narrow(grid.isValid, 1, start, n), ops.ones([1, n, 1, 1])], 2);
-        const toPoints = ops.sub(points, origin);
-        const directions = lock
-          ? ops.mul(ops.ones([1, n, m, 3]), Tensor.fromData([0, 0, -1], [3]))
-          : ops.div(toPoints, ops.sqrt(ops.sum(ops.square(toPoints), -1, true)));
+        const toPoints = origin && ops.sub(points, origin);
+        const directions = toPoints
+          ? ops.div(toPoints, ops.sqrt(ops.sum(ops.square(toPoints), -1, true)))
+          : ops.mul(ops.ones([1, n, m, 3]), Tensor.fromData([0, 0, -1], [3]));
         return [points, isValid, directions];
       });
       const { rgbSigma, feature } = network.forward(ops.reshape(points, [1, n * m, 3]), ops.reshape(directions, [1, n * m, 3]), codes, { feature: true });
@@ -351,7 +374,7 @@ export class GramHDGenerator extends GramGenerator {
    * points, validity and background points as channels), textures [L, 4, H, H] in pieces along
    * dim 0, the background texture [1, 3, H, H] -> rgb [1, H*H, 3] (widened [0, 1]) and depth [1, H*H, 1].
    */
-  private renderHighRes(geometry: Tensor, textures: Tensor[], background: Tensor, camera: Camera, chunkPixels?: number): { rgb: Tensor; depth: Tensor } {
+  renderHighRes(geometry: Tensor, textures: Tensor[], background: Tensor, camera: Camera, chunkPixels?: number): { rgb: Tensor; depth: Tensor } {
     const hl = this.config.lr_img_size;
     const h = this.config.img_size;
     const m = this.config.renderer.num_manifolds;
@@ -402,20 +425,4 @@ export class GramHDGenerator extends GramGenerator {
     }
     return { rgb: ops.concat(rgbs, 1), depth: ops.concat(depths, 1) };
   }
-}
-
-/**
- * The low-res geometry of element `e` as an image [1, 4L + 3, HL, HL]: channels l*3 + k hold the
- * intersection with level l (k = x, y, z), then the L validities, then where the pixel's ray meets
- * the background plane (float64 on the CPU, as the truth).
- */
-function lowResGeometry(intersections: Tensor, isValid: Tensor, camera: Camera, e: number, hl: number, fov: number): Tensor {
-  const [, rays, l] = intersections.shape;
-  const background = planeIntersections(worldRays(camera, hl, hl, fov));
-  const perPixel = ops.concat([
-    ops.reshape(ops.narrow(intersections, 0, e, 1), [rays, 3 * l]),
-    ops.reshape(ops.narrow(isValid, 0, e, 1), [rays, l]),
-    upload(background, [rays, 3]),
-  ], 1);
-  return ops.reshape(ops.permute(ops.reshape(perPixel, [hl, hl, 4 * l + 3]), [2, 0, 1]), [1, 4 * l + 3, hl, hl]);
 }

@@ -184,81 +184,19 @@ export async function benchModel(config: GeneratorConfig, info: DeviceInfo, opti
   }));
 
   try {
-    // warm-up (pipelines, buffer pool) that also records the sequence of stage calls
-    const calls: string[] = [];
-    forward((stage, fn) => {
-      calls.push(stage);
-      return fn();
-    });
-    await synchronize();
-    for (const stage of calls) if (!stageNames.includes(stage)) throw new Error(`bench model: unexpected stage '${stage}'`);
-
-    const k = calls.length;
-    const bestWall = new Array<number>(k).fill(Infinity);
-    const bestCpu = new Array<number>(k).fill(Infinity);
-    const stagePeak = new Map<string, number>();
-    let peakInUseBytes = 0;
-    for (let run = 0; run < runs; run++) {
-      for (let cut = 1; cut <= k; cut++) {
-        const whole = cut === k;
-        let made = 0;
-        let overall = 0;
-        const profile: StageProfiler = (stage, fn) => {
-          if (whole) {
-            overall = Math.max(overall, poolStats().peakInUseBytes);
-            resetPeak();
-          }
-          const result = fn();
-          if (whole) stagePeak.set(stage, Math.max(stagePeak.get(stage) ?? 0, poolStats().peakInUseBytes));
-          if (++made === cut && !whole) throw new Cut();
-          return result;
-        };
-        await synchronize();
-        if (whole) resetPeak();
-        const wall0 = performance.now();
-        const cpu0 = cpuNow();
-        try {
-          forward(profile);
-        } catch (e) {
-          if (!(e instanceof Cut)) throw e;
-        }
-        if (whole) peakInUseBytes = Math.max(peakInUseBytes, overall, poolStats().peakInUseBytes);
-        await synchronize();
-        const wall = performance.now() - wall0;
-        bestWall[cut - 1] = Math.min(bestWall[cut - 1], wall);
-        bestCpu[cut - 1] = Math.min(bestCpu[cut - 1], cpuNow() - cpu0);
-        options.onRun?.(run + 1, cut, k, wall);
-      }
-    }
-
-    // a prefix of the forward cannot take longer than a longer one; other load only adds time, so
-    // each T_k is capped by T_{k+1} (from the whole forward down), which keeps stage times >= 0
-    for (let i = k - 2; i >= 0; i--) {
-      bestWall[i] = Math.min(bestWall[i], bestWall[i + 1]);
-      bestCpu[i] = Math.min(bestCpu[i], bestCpu[i + 1]);
-    }
+    const timed = await timeStages(forward, stageNames, runs, options.onRun);
     const flops = stageFlops(generator);
-    const totalMs = bestWall[k - 1];
-    const rows: ModelStageRow[] = stageNames.filter((name) => calls.includes(name)).map((stage) => {
-      let ms = 0;
-      let cpuMs = 0;
-      calls.forEach((name, i) => {
-        if (name !== stage) return;
-        ms += bestWall[i] - (i > 0 ? bestWall[i - 1] : 0);
-        cpuMs += bestCpu[i] - (i > 0 ? bestCpu[i - 1] : 0);
-      });
-      const f = flops[stage] ?? null;
+    const totalMs = timed.totalMs;
+    const rows: ModelStageRow[] = timed.stages.map((row) => {
+      const f = flops[row.stage] ?? null;
       return {
-        stage,
-        calls: calls.filter((name) => name === stage).length,
-        ms,
-        cpuMs,
-        percent: (100 * ms) / totalMs,
+        ...row,
+        percent: (100 * row.ms) / totalMs,
         gflop: f === null ? null : f / 1e9,
-        gflops: f === null || ms <= 0 ? null : f / 1e6 / ms,
-        peakBytes: stagePeak.get(stage) ?? 0,
+        gflops: f === null || row.ms <= 0 ? null : f / 1e6 / row.ms,
       };
     });
+    const k = timed.calls;
     const cpu = cpus();
     return {
       adapter: info.adapter,
@@ -269,9 +207,9 @@ export async function benchModel(config: GeneratorConfig, info: DeviceInfo, opti
       lrImgSize: isGramHD(cfg) ? cfg.lr_img_size : null,
       runs,
       totalMs,
-      totalCpuMs: bestCpu[k - 1],
+      totalCpuMs: timed.totalCpuMs,
       totalGflop: Object.values(flops).reduce<number>((s, f) => s + (f ?? 0), 0) / 1e9,
-      peakInUseBytes,
+      peakInUseBytes: timed.peakInUseBytes,
       stages: rows,
       context: [
         `cpus: ${cpu.length} x ${cpu[0]?.model.trim() ?? '?'}${info.isSoftware ? ' (software adapter: kernels run on the host CPU; CPU ms is the process CPU time, all threads, robust to other load)' : ''}`,
@@ -284,6 +222,91 @@ export async function benchModel(config: GeneratorConfig, info: DeviceInfo, opti
     z.dispose();
     generator.dispose();
   }
+}
+
+/** Per-stage times of a synchronous GPU computation (see the file comment): totals and per stage. */
+export interface StageTimes {
+  /** Best whole synchronised run, wall and process CPU. */
+  totalMs: number;
+  totalCpuMs: number;
+  /** Peak in-use pool bytes of the whole run. */
+  peakInUseBytes: number;
+  /** Stage calls in one run. */
+  calls: number;
+  stages: { stage: string; calls: number; ms: number; cpuMs: number; peakBytes: number }[];
+}
+
+/**
+ * Times each stage of `run` (which must call `profile` around its stages, e.g. a generator forward,
+ * and free what it makes) by cutting it short after each stage call in turn (the file comment
+ * explains how): one warm-up run, then `runs` x (stage calls) runs. Rows in `stageNames` order.
+ */
+export async function timeStages(run: (profile: StageProfiler) => void, stageNames: readonly string[], runs: number,
+  onRun?: (run: number, cut: number, calls: number, ms: number) => void): Promise<StageTimes> {
+  // warm-up (pipelines, buffer pool) that also records the sequence of stage calls
+  const calls: string[] = [];
+  run((stage, fn) => {
+    calls.push(stage);
+    return fn();
+  });
+  await synchronize();
+  for (const stage of calls) if (!stageNames.includes(stage)) throw new Error(`bench: unexpected stage '${stage}'`);
+
+  const k = calls.length;
+  const bestWall = new Array<number>(k).fill(Infinity);
+  const bestCpu = new Array<number>(k).fill(Infinity);
+  const stagePeak = new Map<string, number>();
+  let peakInUseBytes = 0;
+  for (let r = 0; r < runs; r++) {
+    for (let cut = 1; cut <= k; cut++) {
+      const whole = cut === k;
+      let made = 0;
+      let overall = 0;
+      const profile: StageProfiler = (stage, fn) => {
+        if (whole) {
+          overall = Math.max(overall, poolStats().peakInUseBytes);
+          resetPeak();
+        }
+        const result = fn();
+        if (whole) stagePeak.set(stage, Math.max(stagePeak.get(stage) ?? 0, poolStats().peakInUseBytes));
+        if (++made === cut && !whole) throw new Cut();
+        return result;
+      };
+      await synchronize();
+      if (whole) resetPeak();
+      const wall0 = performance.now();
+      const cpu0 = cpuNow();
+      try {
+        run(profile);
+      } catch (e) {
+        if (!(e instanceof Cut)) throw e;
+      }
+      if (whole) peakInUseBytes = Math.max(peakInUseBytes, overall, poolStats().peakInUseBytes);
+      await synchronize();
+      const wall = performance.now() - wall0;
+      bestWall[cut - 1] = Math.min(bestWall[cut - 1], wall);
+      bestCpu[cut - 1] = Math.min(bestCpu[cut - 1], cpuNow() - cpu0);
+      onRun?.(r + 1, cut, k, wall);
+    }
+  }
+
+  // a prefix of the run cannot take longer than a longer one; other load only adds time, so
+  // each T_k is capped by T_{k+1} (from the whole run down), which keeps stage times >= 0
+  for (let i = k - 2; i >= 0; i--) {
+    bestWall[i] = Math.min(bestWall[i], bestWall[i + 1]);
+    bestCpu[i] = Math.min(bestCpu[i], bestCpu[i + 1]);
+  }
+  const stages = stageNames.filter((name) => calls.includes(name)).map((stage) => {
+    let ms = 0;
+    let cpuMs = 0;
+    calls.forEach((name, i) => {
+      if (name !== stage) return;
+      ms += bestWall[i] - (i > 0 ? bestWall[i - 1] : 0);
+      cpuMs += bestCpu[i] - (i > 0 ? bestCpu[i - 1] : 0);
+    });
+    return { stage, calls: calls.filter((name) => name === stage).length, ms, cpuMs, peakBytes: stagePeak.get(stage) ?? 0 };
+  });
+  return { totalMs: bestWall[k - 1], totalCpuMs: bestCpu[k - 1], peakInUseBytes, calls: k, stages };
 }
 
 /** The report as a table: adapter header, then one row per stage and the total. */

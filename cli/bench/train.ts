@@ -4,7 +4,7 @@
 // so every stage's time is the device's work for it plus its host-side encoding; the synchronising
 // makes a timed step somewhat slower than an unsynchronised one.
 import { cpus } from 'node:os';
-import { backward, noGrad, ops, synchronize, Tensor, tidy, tidyAsync, type DeviceInfo } from '../../engine/index.ts';
+import { backward, noGrad, ops, startKernelProfile, stopKernelProfile, synchronize, Tensor, tidy, tidyAsync, type DeviceInfo, type KernelTime } from '../../engine/index.ts';
 import type { Module } from '../../engine/nn/module.ts';
 import { Random } from '../../engine/nn/random.ts';
 import type { Camera } from '../../model/camera.ts';
@@ -54,6 +54,8 @@ export interface TrainBenchReport {
   stages: TrainStageRow[];
   /** Losses of the last timed step (a NaN here would mean the bench trained garbage). */
   losses: { d: number; g: number };
+  /** With `kernels`: the slowest kernels of the timed steps (GPU time summed by kernel key). */
+  kernels?: KernelTime[];
   context: string[];
 }
 
@@ -63,6 +65,8 @@ export interface TrainBenchOptions {
   /** Overrides the configuration's batch_size (batch_split is capped to it). */
   batch?: number;
   seed?: number;
+  /** Profile the timed steps kernel by kernel and report this many of the slowest. */
+  kernels?: number;
   onStep?: (step: number, warm: boolean, ms: number) => void;
 }
 
@@ -207,9 +211,11 @@ export async function benchTrain(config: GeneratorConfig, info: DeviceInfo, opti
   const times = new Map<TrainStage, number>();
   let losses = { d: NaN, g: NaN };
   let timedMs = 0;
+  let kernels: KernelTime[] | undefined;
   try {
     for (let i = 0; i < warmup + steps; i++) {
       const warm = i < warmup;
+      if (i === warmup && options.kernels) startKernelProfile();
       const stepTimes = new Map<TrainStage, number>();
       const start = performance.now();
       losses = await timedStep(trainer, real, poses, batch, stepTimes);
@@ -219,6 +225,7 @@ export async function benchTrain(config: GeneratorConfig, info: DeviceInfo, opti
       timedMs += ms;
       for (const [k, v] of stepTimes) times.set(k, (times.get(k) ?? 0) + v);
     }
+    if (options.kernels) kernels = (await stopKernelProfile()).slice(0, options.kernels).map((k) => ({ ...k, ms: k.ms / steps }));
   } finally {
     real.dispose();
     poses.dispose();
@@ -243,6 +250,7 @@ export async function benchTrain(config: GeneratorConfig, info: DeviceInfo, opti
       return { stage, ms, percent: stageTotal > 0 ? (100 * ms) / stageTotal : 0 };
     }),
     losses,
+    ...(kernels ? { kernels } : {}),
     context: [`cpus: ${cpus().length} x ${cpus()[0]?.model ?? '?'}`, 'each stage ends in synchronize(): times are wall clock per stage, device work plus host encoding'],
   };
 }

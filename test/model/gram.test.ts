@@ -12,7 +12,7 @@ import { compareOutput, goldenInput, goldenState, type GoldenCase } from '../../
 import { goldenCameras, goldenGramGenerator, gramCase } from '../../cli/verify/gram-case.ts';
 import { cameraFromPose, cameraRotation, linspace, planeIntersections, sampleCameras, worldRays } from '../../model/camera.ts';
 import { configByName, DEFAULT_POSE, parseConfig, type GramHDConfig } from '../../model/config.ts';
-import { GramGenerator, GramRepresentation, renderManifolds } from '../../model/gram.ts';
+import { GramGenerator, GramRepresentation, renderManifolds, renderManifoldsSparse } from '../../model/gram.ts';
 import { intersectManifolds } from '../../model/intersection.ts';
 import { assertClose, checkOp } from '../helpers/reference.ts';
 import { goldenDir } from '../helpers/golden.ts';
@@ -54,6 +54,24 @@ test('the authors\' torch.save checkpoint (.pt) loads and renders the same image
     return compareOutput(golden, 'out/image', out.image, 'forward');
   });
   assert.ok(row.pass, `image from the .pt weights: ${row.relErr} > ${row.allowed}`);
+  generator.dispose();
+});
+
+test('the sparse render (radiance at valid intersections only) gives the golden image and depth, and the dense render\'s', async () => {
+  const generator = goldenGramGenerator(golden);
+  const config = parseConfig(manifest.gram_small.config);
+  const settings = { camera: config.camera, renderer: config.renderer, imgSize: config.img_size };
+  const rows = await tidyAsync(async () => {
+    const z = goldenInput(golden, 'in/z');
+    const codes = noGrad(() => generator.representation.rf_network.mapping_network.forward(z));
+    // uneven chunks: 256 rays as 100 + 100 + 56
+    const sparse = await renderManifoldsSparse(generator.representation, codes, goldenCameras(golden), settings, { chunkRays: 100 });
+    const dense = noGrad(() => renderManifolds(generator.representation, codes, goldenCameras(golden), settings));
+    const d = Math.max(...(await ops.abs(ops.sub(sparse.image, dense.image)).data()), ...(await ops.abs(ops.sub(sparse.depth, dense.depth)).data()));
+    assert.ok(d < 1e-6, `sparse and dense renders differ by ${d}`);
+    return [await compareOutput(golden, 'out/image', sparse.image, 'forward'), await compareOutput(golden, 'out/depth', sparse.depth, 'forward')];
+  });
+  for (const row of rows) assert.ok(row.pass, `${row.output}: ${row.relErr} > ${row.allowed}`);
   generator.dispose();
 });
 
