@@ -4,6 +4,7 @@
 // avg_style for GRAM-HD); they are not module state. A `gramhd train` checkpoint (G/-prefixed keys)
 // renders its first EMA's weights.
 import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import type { Tensor } from '../engine/index.ts';
 import { toFloat32, type HostTensor } from '../engine/io/host-tensor.ts';
 import { parseSafetensors } from '../engine/io/safetensors.ts';
@@ -14,6 +15,7 @@ import { buildGenerator, configFromText } from '../model/checkpoint.ts';
 import { CONFIG_NAMES, parseConfig, type GeneratorConfig } from '../model/config.ts';
 import { GramGenerator } from '../model/gram.ts';
 import { GramHDGenerator } from '../model/gramhd.ts';
+import { bake, bakeGram, view, viewGram, type GramBake, type GramHDBake } from '../model/orbit.ts';
 import { freezeRepresentation } from '../train/gramhd-process.ts';
 import { readFileBytes } from './files.ts';
 
@@ -24,13 +26,27 @@ export interface Renderable {
   readonly hasLowRes: boolean;
   /** get_avg_w from latents z [count, z_dim] (GRAM-HD feeds the same z to its SR mapping). */
   computeAverage(z: Tensor): void;
-  /** image [B, 3, H, W] in [-1, 1], depth [B, H, W, 1], and lrImage [B, 3, h, w] for GRAM-HD. */
-  render(z: Tensor, cameras: readonly Camera[], options: { truncationPsi: number; lockViewDependence: boolean }): { image: Tensor; depth: Tensor; lrImage?: Tensor };
+  /** image [B, 3, H, W] in [-1, 1], depth [B, H, W, 1], and lrImage [B, 3, h, w] for GRAM-HD.
+   * imgSize (GRAM only) renders at that size instead of the configuration's. */
+  render(z: Tensor, cameras: readonly Camera[], options: { truncationPsi: number; lockViewDependence: boolean; imgSize?: number }): { image: Tensor; depth: Tensor; lrImage?: Tensor };
+  /** What locked-view renders of one latent z [1, z_dim] share (model/orbit.ts): GRAM-HD's
+   * super-resolved textures, GRAM's codes. Lives until its dispose(). */
+  bake(z: Tensor, truncationPsi: number): RenderBake;
+  /** Views of a bake with locked view dependence: equal to render() of its latent. imgSize (GRAM
+   * only) renders at that size instead of the configuration's. */
+  view(bake: RenderBake, cameras: readonly Camera[], imgSize?: number): Promise<{ image: Tensor; depth: Tensor; lrImage?: Tensor }>;
+  dispose(): void;
+}
+
+/** A baked latent (opaque to the caller). */
+export interface RenderBake {
   dispose(): void;
 }
 
 export interface LoadedCheckpoint {
   model: Renderable;
+  /** The generator module itself (a training checkpoint's: with its first EMA's weights). */
+  generator: GramGenerator | GramHDGenerator;
   config: GeneratorConfig;
   /** Whether the checkpoint held truncation averages (now set on the model). */
   storedAverage: boolean;
@@ -55,8 +71,13 @@ class GramAdapter implements Renderable {
   constructor(readonly generator: GramGenerator) {}
   get config() { return this.generator.config; }
   computeAverage(z: Tensor) { this.generator.computeTruncationAverage(z); }
-  render(z: Tensor, cameras: readonly Camera[], options: { truncationPsi: number; lockViewDependence: boolean }) {
+  render(z: Tensor, cameras: readonly Camera[], options: { truncationPsi: number; lockViewDependence: boolean; imgSize?: number }) {
     const { image, depth } = this.generator.forward(z, cameras, options);
+    return { image, depth };
+  }
+  bake(z: Tensor, truncationPsi: number): RenderBake { return bakeGram(this.generator, z, truncationPsi); }
+  async view(baked: RenderBake, cameras: readonly Camera[], imgSize?: number) {
+    const { image, depth } = await viewGram(baked as GramBake, cameras, imgSize);
     return { image, depth };
   }
   dispose() { this.generator.dispose(); }
@@ -70,6 +91,12 @@ class GramHDAdapter implements Renderable {
   render(z: Tensor, cameras: readonly Camera[], options: { truncationPsi: number; lockViewDependence: boolean }) {
     const { image, depth, lrImage } = this.generator.forward(z, cameras, options);
     return { image, depth, lrImage };
+  }
+  bake(z: Tensor, truncationPsi: number): RenderBake { return bake(this.generator, z, { truncationPsi }); }
+  async view(baked: RenderBake, cameras: readonly Camera[], imgSize?: number) {
+    if (imgSize !== undefined && imgSize !== this.config.img_size) throw new Error(`GRAM-HD renders at its configuration's size (${this.config.img_size}); --img_size is for GRAM checkpoints`);
+    const { image, depth, lrImage } = view(baked as GramHDBake, cameras, { lowRes: true });
+    return { image, depth, lrImage: lrImage! };
   }
   dispose() { this.generator.dispose(); }
 }
@@ -134,5 +161,16 @@ export async function loadGenerator(path: string, config?: string): Promise<Load
   const shadows = emaShadows;
   const { generator, storedAverage } = buildGenerator(tensors, resolved, path, shadows ? (g) => emaWeights(g, shadows, path) : undefined);
   const model = generator instanceof GramHDGenerator ? new GramHDAdapter(generator) : new GramAdapter(generator);
-  return { model, config: resolved, storedAverage };
+  return { model, generator, config: resolved, storedAverage };
+}
+
+/** The checkpoint shipped in ckpts/ (trained on `gramhd data synth` heads; ckpts/README.md says
+ * how), which commands use when no --ckpt is given. */
+export const SHIPPED_CHECKPOINT = fileURLToPath(new URL('../ckpts/GRAM32_SYNTH.safetensors', import.meta.url));
+
+/** --ckpt, or the shipped checkpoint when it was left out. */
+export function checkpointOrShipped(ckpt: string | undefined): string {
+  if (ckpt !== undefined) return ckpt;
+  if (!existsSync(SHIPPED_CHECKPOINT)) throw new Error(`no --ckpt given and the shipped checkpoint ${SHIPPED_CHECKPOINT} is missing (a clean checkout has it under ckpts/)`);
+  return SHIPPED_CHECKPOINT;
 }

@@ -5,21 +5,22 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { noGrad, Tensor, tidy } from '../../engine/index.ts';
+import { noGrad, Tensor, tidy, tidyAsync } from '../../engine/index.ts';
 import { cameraFromPose, linspace, type Camera } from '../../model/camera.ts';
 import type { GeneratorConfig } from '../../model/config.ts';
-import { loadGenerator } from '../checkpoint.ts';
+import { checkpointOrShipped, loadGenerator, type RenderBake } from '../checkpoint.ts';
 import { writeFileAtomic } from '../files.ts';
 import { depthToRgb8, encodePng, imageToRgb8, tileGrid, type Rgb8 } from '../image-io.ts';
 import { initNodeDevice } from '../node-gpu.ts';
 import { Progress } from '../progress.ts';
+import { describeShard, resolveShard, shardOption, shardRange } from '../shard.ts';
 import { TorchGenerator } from '../../model/torch-random.ts';
 
 export const RENDER_TYPES = ['multiview1x3', 'multiview3x7', 'video', 'rand'] as const;
 export type RenderType = (typeof RENDER_TYPES)[number];
 
 interface RenderArgs {
-  ckpt: string;
+  ckpt?: string;
   config?: string;
   output_dir: string;
   seeds: string;
@@ -27,8 +28,10 @@ interface RenderArgs {
   truncation: number;
   batch: number;
   depth: boolean;
+  img_size?: number;
   format?: 'png' | 'mp4';
   average: 'auto' | 'seed' | 'stored';
+  shard?: string;
 }
 
 /** '0-9999', '1,5,7-9' -> the seeds in order (inclusive ranges, as the reference's parse_seeds). */
@@ -102,21 +105,25 @@ export const renderCommand: CommandModule<object, RenderArgs> = {
   command: 'render',
   describe: 'Render images, multi-view grids or videos from a generator checkpoint (the authors\' inference.py)',
   builder: (yargs: Argv) => yargs
-    .option('ckpt', { type: 'string', demandOption: true, describe: 'generator checkpoint: our .safetensors (configuration in its metadata) or the authors\' .pt state_dict (needs --config)' })
+    .option('ckpt', { type: 'string', describe: 'generator checkpoint: our .safetensors (configuration in its metadata) or the authors\' .pt state_dict (needs --config); default: the shipped ckpts/GRAM32_SYNTH.safetensors' })
     .option('config', { type: 'string', describe: `configuration: a name (e.g. GRAMHD256_FFHQ), JSON text, or a .json file; required for .pt, overrides a safetensors file's metadata` })
     .option('output_dir', { type: 'string', default: './images', describe: 'directory the images and videos are written to (created if missing)' })
     .option('seeds', { type: 'string', default: '0-9', describe: "seeds to render: comma-separated seeds and inclusive ranges, e.g. '0-9999' or '1,5,7-9'; seed N gives the z of torch.manual_seed(N); torch.randn(1, 256)" })
     .option('type', { choices: RENDER_TYPES, default: 'multiview1x3' as RenderType, describe: 'multiview1x3: grid_<seed>.png, yaws -0.3, 0, 0.3 in one row; multiview3x7: grid_<seed>.png, 3 rows (pitch +0.2, 0, -0.2) x 7 yaws in [-0.4, 0.4]; video: grid_<seed>.mp4, 60 frames at 30 fps, yaw -0.3 -> 0.3 -> -0.3; rand: <index:05d>.png, one image per seed at a pose drawn like training poses. View dependence is locked except for rand; GRAM-HD also writes the low-res images (_lr) except for rand' })
     .option('truncation', { type: 'number', default: 0.7, describe: 'truncation psi: lerp the FiLM codes (and GRAM-HD\'s SR style) from the average towards the sample; 1 disables truncation' })
-    .option('batch', { type: 'number', default: 1, describe: 'images rendered per forward pass: consecutive views, spanning seeds only when they share the truncation average (--truncation 1, or a stored average); raise it while GPU memory allows' })
+    .option('batch', { type: 'number', default: 1, describe: 'images rendered per pass: consecutive views of one seed, rendered from its bake (multiview, video: the camera-independent part, GRAM-HD super-resolution included, runs once per seed), or for rand consecutive seeds when they share the truncation average (--truncation 1, or a stored average); raise it while GPU memory allows' })
     .option('depth', { type: 'boolean', default: false, describe: 'also write depth maps (<name>_depth.png / .mp4): grey, normalised per image from nearest (black) to farthest (white)' })
     .option('format', { choices: ['png', 'mp4'] as const, describe: 'output format: mp4 (default for --type video) or png (default otherwise; for video, one grid_<seed>_<frame>.png per frame)' })
     .option('average', { choices: ['auto', 'seed', 'stored'] as const, default: 'auto' as const, describe: 'truncation average: seed = recomputed per seed from its random stream (the reference), stored = the checkpoint\'s avg_* tensors, auto = stored when the checkpoint has them, else seed' })
+    .option('img_size', { type: 'number', describe: 'GRAM (stage one) only: render at this width and height instead of the configuration\'s (the radiance manifolds render at any size: a 3D-consistent upscaling); GRAM-HD renders at its configuration\'s size' })
+    .option('shard', { ...shardOption, describe: `${shardOption.describe}; the list is --seeds, and --type rand keeps each image's index in the whole list as its name` })
     .check((argv) => {
       if (!Number.isInteger(argv.batch) || argv.batch < 1) throw new Error(`--batch must be a positive integer, got ${argv.batch}`);
       if (!Number.isFinite(argv.truncation)) throw new Error(`--truncation must be a number, got ${argv.truncation}`);
       if (argv.format === 'mp4' && argv.type !== 'video') throw new Error(`--format mp4 needs --type video (got --type ${argv.type})`);
+      if (argv.img_size !== undefined && (!Number.isInteger(argv.img_size) || argv.img_size < 1)) throw new Error(`--img_size must be a positive integer, got ${argv.img_size}`);
       parseSeeds(argv.seeds);
+      resolveShard(argv.shard);
       return true;
     }),
   handler: async (args) => {
@@ -126,11 +133,15 @@ export const renderCommand: CommandModule<object, RenderArgs> = {
 
 async function render(args: RenderArgs): Promise<void> {
   const seeds = parseSeeds(args.seeds);
+  const shard = resolveShard(args.shard);
+  // this shard's block of the seed list; indices stay those of the whole list (rand's file names)
+  const [firstIndex, endIndex] = shardRange(seeds.length, shard);
   const started = performance.now();
   await initNodeDevice();
-  const { model, storedAverage } = await loadGenerator(args.ckpt, args.config);
+  const ckpt = checkpointOrShipped(args.ckpt);
+  const { model, storedAverage } = await loadGenerator(ckpt, args.config);
   try {
-    if (args.average === 'stored' && !storedAverage) throw new Error(`${args.ckpt}: --average stored, but the checkpoint holds no truncation averages`);
+    if (args.average === 'stored' && !storedAverage) throw new Error(`${ckpt}: --average stored, but the checkpoint holds no truncation averages`);
     const useStored = args.average === 'stored' || (args.average === 'auto' && storedAverage);
     const perSeedAverage = args.truncation !== 1 && !useStored;
     await mkdir(args.output_dir, { recursive: true });
@@ -138,13 +149,13 @@ async function render(args: RenderArgs): Promise<void> {
     const views = args.type === 'rand' ? null : fixedViews(args.type);
     const viewCount = views ? views.poses.length : 1;
     const zDim = model.config.z_dim;
-    const progress = new Progress(seeds.length * viewCount);
+    const progress = new Progress((endIndex - firstIndex) * viewCount);
     const frames = new Map<number, SeedFrames>();
     let written = 0;
 
     // Jobs are made lazily, seed by seed, so that 10000-seed runs hold one seed's latents at a time.
     function* jobs(): Generator<Job> {
-      for (let seedIndex = 0; seedIndex < seeds.length; seedIndex++) {
+      for (let seedIndex = firstIndex; seedIndex < endIndex; seedIndex++) {
         const g = new TorchGenerator(seeds[seedIndex]);
         const z = g.randn(zDim);
         let averageZ: Float32Array | null = null;
@@ -184,10 +195,24 @@ async function render(args: RenderArgs): Promise<void> {
       frames.delete(seedIndex);
     };
 
+    // fixed views lock view dependence, so a seed is baked once (GRAM-HD: its super-resolved
+    // textures; model/orbit.ts) and all its views are rendered from the bake
+    const baked: { seedIndex: number; bake: RenderBake | null } = { seedIndex: -1, bake: null };
+    const viewsOfSeed = (batch: Job[]) => {
+      if (!baked.bake || baked.seedIndex !== batch[0].seedIndex) {
+        baked.bake?.dispose();
+        const { z } = batch[0];
+        baked.bake = tidy(() => model.bake(Tensor.fromData(z, [1, zDim]), args.truncation));
+        baked.seedIndex = batch[0].seedIndex;
+      }
+      const bake = baked.bake;
+      return tidyAsync(() => model.view(bake, batch.map((j) => j.camera), args.img_size));
+    };
+
     const runBatch = async (batch: Job[]) => {
-      const out = tidy(() => noGrad(() => {
+      const out = views ? await viewsOfSeed(batch) : tidy(() => noGrad(() => {
         const z = Tensor.fromData(concatFloat32(batch.map((j) => j.z)), [batch.length, zDim]);
-        return model.render(z, batch.map((j) => j.camera), { truncationPsi: args.truncation, lockViewDependence: args.type !== 'rand' });
+        return model.render(z, batch.map((j) => j.camera), { truncationPsi: args.truncation, lockViewDependence: false, imgSize: args.img_size });
       }));
       const [image, depth, lrImage] = await Promise.all([out.image.toFloat32(), out.depth.toFloat32(), out.lrImage?.toFloat32()]);
       const shapes = { image: out.image.shape, depth: out.depth.shape, lr: out.lrImage?.shape };
@@ -210,8 +235,9 @@ async function render(args: RenderArgs): Promise<void> {
     let batch: Job[] = [];
     let averageOf: Float32Array | null = null;
     for (const job of jobs()) {
-      // a batch shares one truncation average: a per-seed average closes the batch at a new seed
-      if (batch.length === args.batch || (batch.length > 0 && job.averageZ !== batch[0].averageZ)) {
+      // a batch shares one truncation average: a per-seed average closes the batch at a new seed;
+      // so does a new seed's bake (fixed views)
+      if (batch.length === args.batch || (batch.length > 0 && (job.averageZ !== batch[0].averageZ || (views && job.seedIndex !== batch[0].seedIndex)))) {
         await runBatch(batch);
         batch = [];
       }
@@ -223,8 +249,9 @@ async function render(args: RenderArgs): Promise<void> {
       batch.push(job);
     }
     if (batch.length) await runBatch(batch);
+    baked.bake?.dispose();
     const seconds = (performance.now() - started) / 1000;
-    process.stderr.write(`render: ${written} files in ${args.output_dir} (${seeds.length} seeds x ${viewCount} views, ${seconds.toFixed(1)} s)\n`);
+    process.stderr.write(`render: ${written} files in ${args.output_dir} (${endIndex - firstIndex} seeds x ${viewCount} views, ${seconds.toFixed(1)} s)${describeShard(shard, seeds.length, 'seeds')}\n`);
   } finally {
     model.dispose();
   }

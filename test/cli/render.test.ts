@@ -128,6 +128,23 @@ test('multiview3x7: a 3x7 grid per seed; its centre tile is the 1x3 grid\'s midd
   assert.ok(maxDiff(tile(grid, 1, 3, 8), tile(png(join(row, 'grid_3.png')), 0, 1, 8)) <= 1);
 });
 
+test('--img_size renders a GRAM checkpoint at another size, as a configuration of that size would', () => {
+  const eightPx = join(workDir, 'gram_small_img8.json');
+  writeFileSync(eightPx, JSON.stringify({ ...config, img_size: 8 }));
+  const resized = join(workDir, 'mv13resized');
+  const native = join(workDir, 'mv13native');
+  let run = render('--ckpt', ckpt, '--output_dir', resized, '--seeds', '3', '--type', 'multiview1x3', '--img_size', '8');
+  assert.is(run.status, 0, run.stderr);
+  run = render('--ckpt', ckpt, '--config', eightPx, '--output_dir', native, '--seeds', '3', '--type', 'multiview1x3');
+  assert.is(run.status, 0, run.stderr);
+  const grid = png(join(resized, 'grid_3.png'));
+  assert.equal([grid.width, grid.height], [24, 8]);
+  assert.equal(maxDiff(grid.data, png(join(native, 'grid_3.png')).data), 0);
+  run = render('--ckpt', ckpt, '--output_dir', resized, '--seeds', '3', '--img_size', '0');
+  assert.is.not(run.status, 0);
+  assert.match(run.stderr, /--img_size must be a positive integer/);
+});
+
 test('rand: <index:05d>.png per seed, several seeds per forward with --batch', () => {
   const out = join(workDir, 'rand');
   const run = render('--ckpt', ckpt, '--config', smallConfig, '--output_dir', out, '--seeds', '7-8,2', '--type', 'rand', '--truncation', '1', '--batch', '3', '--depth');
