@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { noGrad, Tensor, tidy } from '../../engine/index.ts';
 import { toFloat32 } from '../../engine/io/host-tensor.ts';
+import { parseSafetensors } from '../../engine/io/safetensors.ts';
 import { Random } from '../../engine/nn/random.ts';
 import { ExponentialMovingAverage } from '../../engine/optim/ema.ts';
 import { cameraFromPose } from '../../model/camera.ts';
@@ -44,7 +45,7 @@ async function frontView(generator: GramGenerator): Promise<Uint8Array> {
   return rgb.data;
 }
 
-test('render reads a training checkpoint and renders its first EMA', async () => {
+test('render reads a training checkpoint and renders its first EMA; convert exports that EMA generator', async () => {
   const data = join(root, 'data');
   writeDiscDataset(data, 8, 16);
   const out = join(root, 'run');
@@ -68,6 +69,13 @@ test('render reads a training checkpoint and renders its first EMA', async () =>
   const middle = new Uint8Array(16 * 16 * 3);
   for (let y = 0; y < 16; y++) middle.set(grid.data.subarray((y * 48 + 16) * 3, (y * 48 + 32) * 3), y * 16 * 3);
 
+  const exported = join(root, 'generator.safetensors');
+  const conv = spawnSync(process.execPath, ['bin/gramhd.js', 'convert', ckptPath, exported],
+    { cwd: repoRoot, encoding: 'utf8', env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' } });
+  assert.is(conv.status, 0, conv.stderr);
+  const exportedFile = parseSafetensors(new Uint8Array(readFileSync(exported)), exported);
+  assert.is(parseConfig(exportedFile.metadata.config).name, 'tiny_gram');
+
   // the reference: G/ weights, then the EMA's shadows copied in by the EMA itself
   const ckpt = await readCheckpoint(ckptPath);
   const strip = (prefix: string) => new Map([...ckpt.tensors].filter(([k]) => k.startsWith(prefix))
@@ -86,6 +94,10 @@ test('render reads a training checkpoint and renders its first EMA', async () =>
       for (const v of state.values()) if (v instanceof Tensor) v.dispose();
       ema.dispose();
     }
+    // the exported file holds exactly the EMA generator's state, under the generator's own keys
+    const own = generator.stateDict();
+    assert.equal([...exportedFile.tensors.keys()].sort(), [...own.keys()].sort());
+    for (const [key, t] of own) assert.equal(toFloat32(exportedFile.tensors.get(key)!, key), await t.toFloat32(), key);
     const averaged = await frontView(generator);
     const d = maxDiff(middle, averaged);
     console.log(`  render train ckpt: |render - EMA| ${d}/255, |live G - EMA| ${maxDiff(live, averaged)}/255`);
