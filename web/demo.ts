@@ -2,7 +2,8 @@
 // <gramhd-viewer>; body[data-status] becomes "done" once the final frame is on screen (GRAM-HD shows
 // a low-res frame before it: body[data-stage]), "error" (with the message shown) when anything
 // fails, including a lost GPU device (then a Retry button). Seed controls, PNG and turntable MP4
-// export (&frames=N frames, default 60).
+// export (&frames=N frames, default 60). body[data-bake-ms], [data-view-ms] and [data-frame-ms]: the
+// last bake's, view's and frame's milliseconds; &stats=1 shows them over the image.
 import { exportPNG, hasWebGPU, loseDeviceForTesting, mp4Unsupported, type FrameInfo } from './gramhd.ts';
 import './viewer.ts';
 import type { GramHDViewer } from './viewer.ts';
@@ -15,8 +16,9 @@ declare global {
     /** ms from the page script's start to the first low-res frame (GRAM-HD) and the first final frame. */
     __gramhdFirstLowResMs?: number;
     __gramhdFirstFrameMs?: number;
-    /** Every frame shown: stage, seed, ms. */
-    __gramhdFrameLog?: { stage: string; seed: number; ms: number }[];
+    /** Every frame shown: stage, seed, ms (after the page script started); frameMs (call to drawn),
+     * bakeMs (the bake it came from), viewMs (its view from the bake), baked (this frame baked). */
+    __gramhdFrameLog?: { stage: string; seed: number; ms: number; frameMs: number; bakeMs: number | null; viewMs: number | null; baked: boolean }[];
     /** Test hooks. */
     __gramhdTest?: { loseDevice(): void; showShot(): Promise<void> };
   }
@@ -93,7 +95,10 @@ function main(): void {
     const info = (e as CustomEvent<FrameInfo & { yaw: number; pitch: number }>).detail;
     const now = performance.now() - started;
     window.__gramhdFrames = (window.__gramhdFrames ?? 0) + 1;
-    window.__gramhdFrameLog!.push({ stage: info.stage, seed: info.seed, ms: now });
+    window.__gramhdFrameLog!.push({ stage: info.stage, seed: info.seed, ms: now, frameMs: info.ms, bakeMs: info.bakeMs, viewMs: info.viewMs, baked: info.baked });
+    document.body.dataset.frameMs = info.ms.toFixed(1);
+    if (info.bakeMs !== null) document.body.dataset.bakeMs = info.bakeMs.toFixed(1);
+    if (info.viewMs !== null) document.body.dataset.viewMs = info.viewMs.toFixed(1);
     const lowRes = info.stage === 'low-res';
     stageLabel.textContent = lowRes ? `low-res ${info.imageWidth}x${info.imageHeight}` : `${info.width}x${info.height}`;
     stageLabel.classList.toggle('low-res', lowRes);
@@ -105,7 +110,9 @@ function main(): void {
       return;
     }
     window.__gramhdFirstFrameMs ??= now;
-    message.textContent = `${pose}: ${info.width}x${info.height} in ${info.ms.toFixed(0)} ms`;
+    const timing = info.bakeMs === null ? '' : info.baked
+      ? ` (bake ${info.bakeMs.toFixed(0)} ms, view ${info.viewMs!.toFixed(0)} ms)` : ` from the bake (view ${info.viewMs!.toFixed(0)} ms)`;
+    message.textContent = `${pose}: ${info.width}x${info.height} in ${info.ms.toFixed(0)} ms${timing}`;
     document.body.dataset.status = 'done';
   });
   viewer.addEventListener('render-error', (e) => fail((e as CustomEvent<unknown>).detail));

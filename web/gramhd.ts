@@ -1,7 +1,9 @@
 // The browser API: load one of our safetensors checkpoints over HTTP and render a seed at a pose into
 // a WebGPU canvas. The image never comes back to the CPU for display: a fullscreen-triangle render
 // pass reads the generator's output buffer and writes the canvas texture. GRAM-HD shows its low-res
-// render first, then the super-resolved frame. Exports (PNG, turntable MP4) do read back. Tests can
+// render first, then the super-resolved frame. With locked view dependence (the default) a seed is
+// baked once (model/orbit.ts: GRAM-HD's super-resolved textures, GRAM's codes) and every later pose of
+// it is rendered from the bake. Exports (PNG, turntable MP4) do read back. Tests can
 // ask for each presented frame's pixels (window.__gramhdCapture = true, then __gramhdLastFrame, RGBA;
 // headless Chromium cannot screenshot a WebGPU canvas).
 import { engineDevice, initDevice, noGrad, Tensor, tidy } from '../engine/index.ts';
@@ -11,7 +13,8 @@ import { flush, withEncoder } from '../engine/runtime.ts';
 import { cameraFromPose } from '../model/camera.ts';
 import { isGramHD, type GeneratorConfig } from '../model/config.ts';
 import { renderManifolds, type GramGenerator } from '../model/gram.ts';
-import type { GramHDGenerator } from '../model/gramhd.ts';
+import { GramHDGenerator } from '../model/gramhd.ts';
+import { bake, bakeGram, view, viewGram, type GramBake, type GramHDBake } from '../model/orbit.ts';
 import { generatorFromBytes } from './load.ts';
 import { TorchGenerator } from '../model/torch-random.ts';
 import { encodePng } from './png.ts';
@@ -30,6 +33,9 @@ export interface GramHDModel extends EventTarget {
   averageSeed: number | null;
   /** Why the GPU device was lost, or null while it works. */
   readonly lost: string | null;
+  /** The bake kept for the last seed and truncation rendered (one at a time; freed when either
+   * changes, on restoreDevice and on dispose): its seed, truncation and milliseconds. */
+  readonly baked: { seed: number; truncation: number; ms: number } | null;
   dispose(): void;
 }
 
@@ -71,6 +77,13 @@ export interface FrameInfo {
   imageHeight: number;
   /** Milliseconds from the call to the GPU having drawn this frame. */
   ms: number;
+  /** Final frames rendered from a bake: how long that bake took (GPU work done), whether this call
+   * or an earlier one baked it; null otherwise. */
+  bakeMs: number | null;
+  /** Whether this call baked (the seed's or truncation's first final frame). */
+  baked: boolean;
+  /** Final frames rendered from a bake: milliseconds from the view's start to the frame drawn. */
+  viewMs: number | null;
   format: GPUTextureFormat;
   seed: number;
 }
@@ -145,12 +158,23 @@ async function fetchBytes(url: string, onProgress?: LoadOptions['onProgress']): 
   return out;
 }
 
+/** A kept bake and the seed and truncation it belongs to. */
+interface BakeEntry {
+  generator: GramGenerator | GramHDGenerator;
+  seed: number;
+  truncation: number;
+  /** Milliseconds from the bake's start to its GPU work done. */
+  ms: number;
+  bake: GramHDBake | GramBake;
+}
+
 class LoadedModel extends EventTarget implements GramHDModel {
   generator!: GramGenerator | GramHDGenerator;
   config!: GeneratorConfig;
   storedAverage = false;
   averageSeed: number | null = null;
   lost: string | null = null;
+  bakeEntry: BakeEntry | null = null;
   /** The device the generator lives on. */
   device: GPUDevice | null = null;
   private disposed = false;
@@ -161,6 +185,23 @@ class LoadedModel extends EventTarget implements GramHDModel {
 
   get hasLowRes(): boolean {
     return isGramHD(this.config);
+  }
+
+  get baked(): GramHDModel['baked'] {
+    const e = this.bakeEntry;
+    return e && { seed: e.seed, truncation: e.truncation, ms: e.ms };
+  }
+
+  /** The kept bake of `seed` at `truncation` on the current generator, if that is the one kept. */
+  bakeOf(seed: number, truncation: number): BakeEntry | null {
+    const e = this.bakeEntry;
+    return e && e.generator === this.generator && e.seed === seed && e.truncation === truncation ? e : null;
+  }
+
+  /** Frees the kept bake. */
+  dropBake(): void {
+    this.bakeEntry?.bake.dispose();
+    this.bakeEntry = null;
   }
 
   /** Builds the generator on the engine's current device and watches that device. */
@@ -179,6 +220,7 @@ class LoadedModel extends EventTarget implements GramHDModel {
 
   dispose(): void {
     this.disposed = true;
+    this.dropBake();
     this.generator.dispose();
   }
 }
@@ -202,6 +244,7 @@ export function restoreDevice(model: GramHDModel): Promise<void> {
 async function restoreNow(m: LoadedModel): Promise<void> {
   if (!m.lost) return;
   for (const [canvas, entry] of [...shown]) if (entry.device === m.device) forgetImage(canvas);
+  m.dropBake();
   m.generator.dispose();
   // the pool now holds the lost device's buffers: forget them all (cached ones of a newer device
   // too, when another model was restored first: they are only dropped from the cache)
@@ -409,6 +452,37 @@ function renderImage(model: GramHDModel, z: Float32Array, options: RenderOptions
   }).image));
 }
 
+/** The bake of `seed` at `truncation` (z its latent): the kept one, else a new one replacing it,
+ * timed to its GPU work done. */
+async function bakeSeed(m: LoadedModel, z: Float32Array, seed: number, truncation: number): Promise<BakeEntry> {
+  const kept = m.bakeOf(seed, truncation);
+  if (kept) return kept;
+  m.dropBake();
+  const started = performance.now();
+  const { generator } = m;
+  const latent = (): Tensor => Tensor.fromData(z, [1, m.config.z_dim]);
+  const baked = tidy(() => (generator instanceof GramHDGenerator
+    ? bake(generator, latent(), { truncationPsi: truncation })
+    : bakeGram(generator, latent(), truncation)));
+  flush();
+  await engineDevice().device.queue.onSubmittedWorkDone();
+  m.bakeEntry = { generator, seed, truncation, ms: performance.now() - started, bake: baked };
+  return m.bakeEntry;
+}
+
+/** The image [1, 3, H, W] of a bake's view at the pose (the caller disposes it): model/orbit.ts's
+ * view (GRAM-HD, without the low-res image) or viewGram (GRAM). */
+async function viewImage(entry: BakeEntry, options: { yaw?: number; pitch?: number }): Promise<Tensor> {
+  const cameras = [cameraOf(options)];
+  if (entry.generator instanceof GramHDGenerator) {
+    const baked = entry.bake as GramHDBake;
+    return tidy(() => view(baked, cameras).image);
+  }
+  const { image, depth } = await viewGram(entry.bake as GramBake, cameras);
+  depth.dispose();
+  return image;
+}
+
 /** GRAM-HD's low-res image [1, 3, HL, HL]: the forward's first step (the same renderManifolds call). */
 function renderLowRes(model: GramHDModel, z: Float32Array, options: RenderOptions): Tensor {
   const { config, generator } = model;
@@ -422,19 +496,23 @@ function renderLowRes(model: GramHDModel, z: Float32Array, options: RenderOption
 }
 
 /** Renders `seed` at the pose into the canvas (sized to the generator's image), like `gramhd render
- * --average auto`: the stored truncation averages, else the seed's own. GRAM-HD shows the low-res
- * frame first (options.progressive). Calls are serialised; resolves with the last frame's info. */
+ * --average auto`: the stored truncation averages, else the seed's own. With locked view dependence
+ * the seed is baked on its first final frame (GRAM-HD shows the low-res frame first, during the bake:
+ * options.progressive) and later poses of the same seed and truncation render from the bake alone.
+ * Calls are serialised; resolves with the last frame's info. */
 export function renderToCanvas(model: GramHDModel, canvas: HTMLCanvasElement, options: RenderOptions = {}): Promise<FrameInfo> {
   return serialised(() => renderNow(model, canvas, options));
 }
 
 async function renderNow(model: GramHDModel, canvas: HTMLCanvasElement, options: RenderOptions): Promise<FrameInfo> {
   checkDevice(model);
+  const m = model as LoadedModel;
   const started = performance.now();
   const seed = options.seed ?? 0;
-  const z = prepareSeed(model, seed, options.truncation ?? 0.7);
+  const truncation = options.truncation ?? 0.7;
+  const locked = options.lockViewDependence ?? true;
   const size: [number, number] = [model.config.img_size, model.config.img_size];
-  const show = async (image: Tensor, stage: FrameStage): Promise<FrameInfo> => {
+  const show = async (image: Tensor, stage: FrameStage, from?: { entry: BakeEntry; baked: boolean; viewStarted: number }): Promise<FrameInfo> => {
     let frame: { data: Uint8Array | null; format: GPUTextureFormat };
     try {
       frame = await present(image, stage, canvas, size);
@@ -443,9 +521,11 @@ async function renderNow(model: GramHDModel, canvas: HTMLCanvasElement, options:
       image.dispose();
       throw error;
     }
+    const now = performance.now();
     const info: FrameInfo = {
       stage, width: canvas.width, height: canvas.height, imageWidth: image.shape[3], imageHeight: image.shape[2],
-      ms: performance.now() - started, format: frame.format, seed,
+      ms: now - started, format: frame.format, seed,
+      bakeMs: from ? from.entry.ms : null, baked: from?.baked ?? false, viewMs: from ? now - from.viewStarted : null,
     };
     if (typeof window !== 'undefined' && frame.data) {
       window.__gramhdLastFrame = frame.data;
@@ -455,13 +535,21 @@ async function renderNow(model: GramHDModel, canvas: HTMLCanvasElement, options:
     options.onFrame?.(info);
     return info;
   };
+  const fromBake = async (entry: BakeEntry, baked: boolean): Promise<FrameInfo> => {
+    const viewStarted = performance.now();
+    return show(await viewImage(entry, options), 'final', { entry, baked, viewStarted });
+  };
+  const kept = locked && !options.lowResOnly ? m.bakeOf(seed, truncation) : null;
+  if (kept) return fromBake(kept, false);
+  const z = prepareSeed(model, seed, truncation);
   if (model.hasLowRes && (options.lowResOnly || (options.progressive ?? true))) {
     const info = await show(renderLowRes(model, z, options), 'low-res');
     if (options.lowResOnly) return info;
     await nextFrame();
     checkDevice(model);
   }
-  return show(renderImage(model, z, options), 'final');
+  if (!locked) return show(renderImage(model, z, options), 'final');
+  return fromBake(await bakeSeed(m, z, seed, truncation), true);
 }
 
 // --- export ----------------------------------------------------------------------------------------
@@ -535,7 +623,7 @@ export function turntableYaws(n: number, amplitude = 0.3): number[] {
 }
 
 /** Renders a yaw sweep of `seed` and encodes it as an H.264 MP4 (WebCodecs + mp4-muxer), like `gramhd
- * render --type video`. Frames are read back from the GPU one at a time. */
+ * render --type video`: from the seed's bake (kept for the viewer), frames read back one at a time. */
 export function exportTurntableMP4(model: GramHDModel, options: TurntableOptions = {}): Promise<Blob> {
   return serialised(async () => {
     checkDevice(model);
@@ -559,10 +647,13 @@ export function exportTurntableMP4(model: GramHDModel, options: TurntableOptions
     try {
       encoder.configure(h264Config(size, size, fps));
       const seed = options.seed ?? 0;
-      const z = prepareSeed(model, seed, options.truncation ?? 0.7);
+      const truncation = options.truncation ?? 0.7;
+      const z = prepareSeed(model, seed, truncation);
+      const entry = await bakeSeed(model as LoadedModel, z, seed, truncation);
       const yaws = turntableYaws(options.frames ?? 60, options.amplitude ?? 0.3);
       for (let i = 0; i < yaws.length; i++) {
-        const image = renderImage(model, z, { truncation: options.truncation, pitch: options.pitch, yaw: yaws[i] });
+        checkDevice(model);
+        const image = await viewImage(entry, { pitch: options.pitch, yaw: yaws[i] });
         let values: Float32Array;
         try {
           values = await image.toFloat32();

@@ -1,12 +1,16 @@
 // <gramhd-viewer src="ckpt.safetensors" seed="0" truncation="0.7" yaw="0" pitch="0">: loads the
 // checkpoint, renders the seed into its canvas (a child <canvas> if it has one, else its own) and
-// re-renders when an attribute changes or the user drags to orbit. GRAM-HD shows its low-res frame
-// first (unless progressive="false"), then the super-resolved one; while dragging, only low-res
-// frames. Events: `load-progress` (detail {loaded, total}), `frame` (detail FrameInfo plus yaw,
-// pitch; its `stage`, 'low-res' or 'final', is also the element's data-stage), `render-error`
-// (detail Error), `device-lost` (detail the reason; retry() recovers).
+// re-renders when an attribute changes or the user drags to orbit. A new seed or truncation (or
+// checkpoint) is baked once (model/orbit.ts, through renderToCanvas): GRAM-HD shows its low-res frame
+// during the bake (unless progressive="false"), then the super-resolved one; every later pose,
+// dragging included, renders from the bake (a drag before the bake exists shows low-res frames only).
+// The `stats` attribute, or ?stats=1 in the page's URL, shows a debug overlay with the frame, view
+// and bake times. Events: `load-progress` (detail {loaded, total}), `frame` (detail FrameInfo plus
+// yaw, pitch; its `stage`, 'low-res' or 'final', is also the element's data-stage; bakeMs and viewMs
+// are also data-bake-ms and data-view-ms), `render-error` (detail Error), `device-lost` (detail the
+// reason; retry() recovers).
 import {
-  exportPNG, exportTurntableMP4, loadCheckpoint, renderToCanvas, restoreDevice, type GramHDModel, type TurntableOptions,
+  exportPNG, exportTurntableMP4, loadCheckpoint, renderToCanvas, restoreDevice, type FrameInfo, type GramHDModel, type TurntableOptions,
 } from './gramhd.ts';
 
 const YAW_LIMIT = Math.PI / 2;
@@ -32,6 +36,10 @@ export class GramHDViewer extends HTMLElement {
   private dirty = false;
   private drag: { id: number; x: number; y: number; yaw: number; pitch: number } | null = null;
   private lostNotified = false;
+  private overlay: HTMLElement | null = null;
+  private lastFinalAt: number | null = null;
+  /** The last frame's times: its own (call to drawn), its view from the bake, and that bake's. */
+  readonly stats: { frameMs: number | null; viewMs: number | null; bakeMs: number | null } = { frameMs: null, viewMs: null, bakeMs: null };
 
   constructor() {
     super();
@@ -149,14 +157,17 @@ export class GramHDViewer extends HTMLElement {
           const model = await this.ensureModel();
           const yaw = this.yaw;
           const pitch = this.pitch;
+          const seed = this.seed;
+          const truncation = numberAttr(this, 'truncation', 0.7);
+          const baked = model.baked;
           await renderToCanvas(model, this.canvas, {
-            seed: this.seed,
-            truncation: numberAttr(this, 'truncation', 0.7),
-            yaw, pitch,
-            lowResOnly: this.drag !== null,
+            seed, truncation, yaw, pitch,
+            // dragging renders from the bake; before there is one, only low-res frames
+            lowResOnly: this.drag !== null && !(baked && baked.seed === seed && baked.truncation === truncation),
             progressive: this.getAttribute('progressive') !== 'false',
             onFrame: (info) => {
               this.setAttribute('data-stage', info.stage);
+              this.noteFrame(info);
               this.dispatchEvent(new CustomEvent('frame', { detail: { ...info, yaw, pitch } }));
             },
           });
@@ -169,6 +180,39 @@ export class GramHDViewer extends HTMLElement {
         this.removeAttribute('data-busy');
       }
     })();
+  }
+
+  private statsShown(): boolean {
+    return this.hasAttribute('stats') || new URLSearchParams(location.search).get('stats') === '1';
+  }
+
+  /** Keeps the frame's times (stats, data-*-ms) and updates the overlay when it is shown. */
+  private noteFrame(info: FrameInfo): void {
+    this.stats.frameMs = info.ms;
+    if (info.bakeMs !== null) this.stats.bakeMs = info.bakeMs;
+    if (info.viewMs !== null) this.stats.viewMs = info.viewMs;
+    for (const [key, value] of [['frameMs', this.stats.frameMs], ['viewMs', this.stats.viewMs], ['bakeMs', this.stats.bakeMs]] as const) {
+      if (value !== null) this.dataset[key] = value.toFixed(1);
+    }
+    if (!this.statsShown()) return;
+    if (!this.overlay) {
+      if (getComputedStyle(this).position === 'static') this.style.position = 'relative';
+      if (getComputedStyle(this).display === 'inline') this.style.display = 'inline-block';
+      this.overlay = document.createElement('div');
+      this.overlay.className = 'gramhd-stats';
+      Object.assign(this.overlay.style, {
+        position: 'absolute', left: '4px', bottom: '4px', padding: '1px 5px', borderRadius: '3px', pointerEvents: 'none',
+        font: '11px/1.4 ui-monospace, monospace', color: '#8f8', background: '#000b', whiteSpace: 'pre',
+      });
+      this.appendChild(this.overlay);
+    }
+    const now = performance.now();
+    const ms = (v: number | null) => (v === null ? '-' : `${v.toFixed(1)} ms`);
+    const interval = info.stage === 'final' && this.lastFinalAt !== null && !info.baked ? now - this.lastFinalAt : null;
+    if (info.stage === 'final') this.lastFinalAt = now;
+    this.overlay.textContent = `${info.stage} ${info.imageWidth}x${info.imageHeight}: frame ${ms(info.ms)}`
+      + (interval !== null && interval < 1000 ? ` (${(1000 / interval).toFixed(1)} fps)` : '')
+      + `\nview ${ms(this.stats.viewMs)}, bake ${ms(this.stats.bakeMs)}${info.baked ? ' (new)' : ''}`;
   }
 
   private onDown(e: PointerEvent): void {

@@ -1,10 +1,14 @@
 // The web demo end to end in headless Chromium (WebGPU on SwiftShader), against renders done here in
 // Node (Dawn on lavapipe) of the same checkpoint, seed, pose and truncation, within 2/255 on 99% of
 // the channels. GRAM-HD (the golden gramhd_small, 16x16 super-resolved to 64x64): the low-res frame
-// comes first and matches the Node low-res image, then the final frame matches the Node image; the
+// comes first and matches the Node low-res image, then the final frame (the seed's bake and a view
+// of it) matches the Node image; a drag orbits the view with frames rendered from the bake, each
+// faster than the bake (both times printed), and the final frame at the new pose matches the Node
+// render (the full forward) at that pose; the stats overlay (?stats=1) shows the times; the
 // PNG export decodes to the canvas's pixels; the turntable MP4 export is an H.264 MP4 (or, where the
 // browser has no H.264 encoder, the page says so); the seed control renders the next seed, and a
-// device lost during that render comes back with Retry; a drag re-renders another view. GRAM
+// device lost during that render comes back with Retry; a drag re-renders another view from the new
+// device's bake. GRAM
 // (gram_small, 16x16): the frame matches. Failures: a missing and a truncated checkpoint, a browser
 // without WebGPU and one without an adapter end in status "error" with the message on the page.
 // Skipped when /usr/bin/chromium is missing.
@@ -37,7 +41,7 @@ const PITCH = -0.1;
 const PSI = 0.7;
 
 /** The Node renders (8-bit RGB as the CLI writes them, low-res clipped like the display) per seed. */
-async function nodeRenders(ckpt: string, seeds: number[]): Promise<Map<number, { image: Rgb8; lr: Rgb8 | null }>> {
+async function nodeRenders(ckpt: string, seeds: number[], pose = { yaw: YAW, pitch: PITCH }): Promise<Map<number, { image: Rgb8; lr: Rgb8 | null }>> {
   const { model, storedAverage } = await loadGenerator(ckpt);
   const out = new Map<number, { image: Rgb8; lr: Rgb8 | null }>();
   try {
@@ -45,7 +49,7 @@ async function nodeRenders(ckpt: string, seeds: number[]): Promise<Map<number, {
     for (const seed of seeds) {
       const z = new TorchGenerator(seed).randn(256);
       const { image, lrImage } = tidy(() => noGrad(() => {
-        const r = model.render(Tensor.fromData(z, [1, 256]), [cameraFromPose(Math.PI / 2 + PITCH, Math.PI / 2 + YAW)], { truncationPsi: PSI, lockViewDependence: true });
+        const r = model.render(Tensor.fromData(z, [1, 256]), [cameraFromPose(Math.PI / 2 + pose.pitch, Math.PI / 2 + pose.yaw)], { truncationPsi: PSI, lockViewDependence: true });
         return { image: r.image, lrImage: r.lrImage ?? null };
       }));
       out.set(seed, {
@@ -96,6 +100,29 @@ async function waitDone(page: Page, logs: string[], what: string): Promise<void>
 }
 
 const lastFrame = (page: Page) => page.evaluate(() => Array.from(window.__gramhdLastFrame ?? []));
+const frameLog = (page: Page) => page.evaluate(() => window.__gramhdFrameLog!);
+const poseOf = (page: Page) => page.evaluate(() => (document.querySelector('gramhd-viewer') as unknown as { pose: { yaw: number; pitch: number } }).pose);
+
+/** Drags across the canvas in `steps` moves of (dx, dy) pixels, each waiting for the frame it asks
+ * for; resolves once the viewer is idle with the final frame of the pose the drag ended at. */
+async function dragCanvas(page: Page, steps: number, dx: number, dy: number): Promise<void> {
+  const box = (await page.locator('#view').boundingBox())!;
+  const [x, y] = [box.x + box.width / 2, box.y + box.height / 2];
+  const idleAfter = (n: number) => page.waitForFunction((count) => window.__gramhdFrameLog!.length > count && document.body.dataset.status === 'done'
+    && !document.querySelector('gramhd-viewer')!.hasAttribute('data-busy'), n, { timeout: 180_000 });
+  await page.mouse.move(x, y);
+  await page.mouse.down();
+  for (let i = 1; i <= steps; i++) {
+    const n = (await frameLog(page)).length;
+    await page.mouse.move(x + i * dx, y + i * dy);
+    await idleAfter(n);
+  }
+  const n = (await frameLog(page)).length;
+  await page.mouse.up();
+  await idleAfter(n);
+}
+
+const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 if (!existsSync(CHROMIUM)) {
   console.log(`  web demo test skipped: ${CHROMIUM} is missing (install Debian's chromium to run it)`);
@@ -108,7 +135,7 @@ if (!existsSync(CHROMIUM)) {
     const gramCkpt = goldenCheckpoint('gram_small', workDir);
     const bytes = readFileSync(hdCkpt);
     writeFileSync(join(workDir, 'truncated.safetensors'), bytes.subarray(0, Math.floor(bytes.length / 2)));
-    const hd = await nodeRenders(hdCkpt, [SEED, SEED + 1]);
+    const hd = await nodeRenders(hdCkpt, [SEED]);
     const gram = await nodeRenders(gramCkpt, [SEED]);
 
     const built = await buildWeb();
@@ -127,7 +154,7 @@ if (!existsSync(CHROMIUM)) {
     };
     try {
       // --- GRAM-HD: the low-res frame, then the final one
-      const page = await open(`ckpt=/ckpt/gramhd_small.safetensors&seed=${SEED}&yaw=${YAW}&pitch=${PITCH}&truncation=${PSI}&frames=2`);
+      const page = await open(`ckpt=/ckpt/gramhd_small.safetensors&seed=${SEED}&yaw=${YAW}&pitch=${PITCH}&truncation=${PSI}&frames=2&stats=1`);
       await waitDone(page, logs, 'GRAM-HD first frame');
       const first = await page.evaluate(() => ({
         final: Array.from(window.__gramhdLastFrame ?? []), lowRes: Array.from(window.__gramhdLowResFrame ?? []),
@@ -140,13 +167,41 @@ if (!existsSync(CHROMIUM)) {
       assert.equal([first.info.width, first.info.height, first.info.imageWidth], [64, 64, 64]);
       assertMatches(first.lowRes, hd.get(SEED)!.lr!, 64, 'GRAM-HD low-res frame');
       assertMatches(first.final, hd.get(SEED)!.image, 64, 'GRAM-HD final frame');
+      const bakeFrame = first.log[1];
+      assert.ok(bakeFrame.baked && bakeFrame.bakeMs !== null && bakeFrame.viewMs !== null, 'the first final frame baked the seed');
+
+      // orbit by dragging: every frame renders from the bake (final frames, no new bake), faster than
+      // the bake; the final frame at the new pose is the full forward's at that pose
+      const logged = first.log.length;
+      await dragCanvas(page, 6, 8, 2);
+      const orbit = (await frameLog(page)).slice(logged);
+      assert.ok(orbit.length >= 2, `${orbit.length} frames while orbiting`);
+      assert.ok(orbit.every((f) => f.stage === 'final' && !f.baked && f.bakeMs === bakeFrame.bakeMs), `frames from the bake: ${JSON.stringify(orbit)}`);
+      const orbitMs = orbit.map((f) => f.frameMs);
+      console.log(`  GRAM-HD orbit on SwiftShader: bake ${bakeFrame.bakeMs!.toFixed(0)} ms (first final frame ${bakeFrame.frameMs.toFixed(0)} ms, `
+        + `its view ${bakeFrame.viewMs!.toFixed(0)} ms); ${orbit.length} frames from the bake: median ${median(orbitMs).toFixed(0)} ms, `
+        + `max ${Math.max(...orbitMs).toFixed(0)} ms (views ${orbit.map((f) => f.viewMs!.toFixed(0)).join(', ')} ms)`);
+      assert.ok(median(orbitMs) < bakeFrame.bakeMs!, `frames from the bake (median ${median(orbitMs)} ms) are not faster than the bake (${bakeFrame.bakeMs} ms)`);
+      const orbitPose = await poseOf(page);
+      assert.ok(Math.abs(orbitPose.yaw - YAW) > 0.05, `yaw ${orbitPose.yaw} did not move from ${YAW}`);
+      // (the next seed is rendered at this pose too, after Retry below)
+      const orbited = await nodeRenders(hdCkpt, [SEED, SEED + 1], orbitPose);
+      const orbitFrame = await lastFrame(page);
+      assertMatches(orbitFrame, orbited.get(SEED)!.image, 64, `GRAM-HD final frame after orbiting to yaw ${orbitPose.yaw.toFixed(3)}, pitch ${orbitPose.pitch.toFixed(3)}`);
+      const stats = await page.evaluate(() => ({
+        overlay: document.querySelector('gramhd-viewer .gramhd-stats')?.textContent ?? null, body: { ...document.body.dataset },
+      }));
+      console.log(`  stats overlay: ${JSON.stringify(stats.overlay)}; body data: bake ${stats.body.bakeMs} ms, view ${stats.body.viewMs} ms`);
+      assert.match(stats.overlay ?? '', /frame [\d.]+ ms[^]*view [\d.]+ ms, bake [\d.]+ ms/);
+      assert.is(Number(stats.body.bakeMs), Number(bakeFrame.bakeMs!.toFixed(1)));
+      assert.is(Number(stats.body.viewMs), Number(orbit[orbit.length - 1].viewMs!.toFixed(1)));
 
       // PNG export: the frame on the canvas
       const pngDownload = page.waitForEvent('download', { timeout: 60_000 });
       await page.click('#export-png');
       const png = PNG.sync.read(readFileSync((await (await pngDownload).path())!));
       assert.equal([png.width, png.height], [64, 64]);
-      assert.equal(Array.from(png.data), first.final, 'the exported PNG is the frame on the canvas');
+      assert.equal(Array.from(png.data), orbitFrame, 'the exported PNG is the frame on the canvas');
 
       // MP4 export (2 frames): an H.264 MP4, or the page says why not
       const mp4Support = await page.evaluate(async () => {
@@ -194,25 +249,19 @@ if (!existsSync(CHROMIUM)) {
       assert.equal(await page.evaluate(() => [window.__gramhdLastFrameInfo!.seed, window.__gramhdLastFrameInfo!.stage]), [SEED + 1, 'final']);
       assert.is(await page.getAttribute('#viewer', 'seed'), String(SEED + 1));
       assert.is(await page.inputValue('#seed'), String(SEED + 1));
-      assertMatches(await lastFrame(page), hd.get(SEED + 1)!.image, 64, `seed ${SEED + 1} after Retry`);
+      assertMatches(await lastFrame(page), orbited.get(SEED + 1)!.image, 64, `seed ${SEED + 1} after Retry`);
 
-      // drag across the canvas: low-res frames while dragging, then a final frame of a new view
+      // drag across the canvas (on the new device): final frames from the seed's bake, a new view
       const before = await lastFrame(page);
-      const frames = await page.evaluate(() => window.__gramhdFrameLog!.length);
-      const box = (await page.locator('#view').boundingBox())!;
-      await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
-      await page.mouse.down();
-      await page.mouse.move(box.x + box.width / 2 + 60, box.y + box.height / 2 + 10, { steps: 4 });
-      await page.mouse.up();
-      await page.waitForFunction((n) => window.__gramhdFrameLog!.length > n && document.body.dataset.status === 'done'
-        && !document.querySelector('gramhd-viewer')!.hasAttribute('data-busy'), frames, { timeout: 180_000 });
+      const frames = (await frameLog(page)).length;
+      await dragCanvas(page, 2, 30, 5);
       const afterDrag = await page.evaluate(() => ({ log: window.__gramhdFrameLog!, stage: window.__gramhdLastFrameInfo!.stage }));
       assert.is(afterDrag.stage, 'final');
-      assert.ok(afterDrag.log.slice(frames).some((f) => f.stage === 'low-res'), 'low-res frames while dragging');
+      assert.ok(afterDrag.log.slice(frames).every((f) => f.stage === 'final' && !f.baked), 'frames from the bake while dragging');
       const after = await lastFrame(page);
       assert.ok(after.some((v, i) => v !== before[i]), 'the view did not change after the drag');
-      const pose = await page.evaluate(() => (document.querySelector('gramhd-viewer') as unknown as { pose: { yaw: number; pitch: number } }).pose);
-      assert.ok(Math.abs(pose.yaw - YAW) > 0.05, `yaw ${pose.yaw} did not move from ${YAW}`);
+      const pose = await poseOf(page);
+      assert.ok(Math.abs(pose.yaw - orbitPose.yaw) > 0.05, `yaw ${pose.yaw} did not move from ${orbitPose.yaw}`);
       console.log(`  after drag: yaw ${pose.yaw.toFixed(3)}, pitch ${pose.pitch.toFixed(3)}, ${afterDrag.log.length - frames} frames`);
       await page.close();
 
