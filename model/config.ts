@@ -232,7 +232,7 @@ function gram32Synth(): GramConfig {
     pose: { ...DEFAULT_POSE },
     discriminator: { class: 'GramEncoderDiscriminator', img_size: 32, max_channels: 32, patch_ndf: null, patch_layers: null },
     training: {
-      process: 'Gan3DProcess', batch_size: 4, batch_split: 1, gen_lr: 1e-4, disc_lr: 2e-4, betas: [0, 0.9], adam_eps: 1e-8,
+      process: 'Gan3DProcess', batch_size: 4, batch_split: 1, gen_lr: 5e-5, disc_lr: 2e-4, betas: [0, 0.9], adam_eps: 1e-8,
       grad_clip: 0.3, r1_lambda: 1, pos_lambda: 15, real_pos_lambda: 15, cons_lambda: 0,
       use_patch_d: false, patch_lambda: 0, r1_patch: false, ema_decays: [0.999, 0.9999], dataset: 'AFHQCats', z_dist: 'gaussian',
     },
