@@ -192,34 +192,20 @@ export function upload(buffer: GPUBuffer, data: ArrayBufferView, offsetBytes = 0
 
 /** Copies `bytes` from `buffer` back to the host. */
 export async function readback(buffer: GPUBuffer, bytes: number, offsetBytes = 0): Promise<ArrayBuffer> {
-  const { device } = engineDevice();
-  const size = Math.ceil(bytes / 4) * 4;
-  const staging = device.createBuffer({ size: Math.max(4, size), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-  withEncoder((enc) => enc.copyBufferToBuffer(buffer, offsetBytes, staging, 0, size));
-  flush();
-  try {
-    await staging.mapAsync(GPUMapMode.READ);
-  } catch (e) {
-    throwPendingGpuError();
-    throw e;
-  }
-  throwPendingGpuError();
-  const out = staging.getMappedRange().slice(0, bytes);
-  staging.unmap();
-  staging.destroy();
-  return out;
+  const out = await readbackConcat([{ buffer, bytes: Math.ceil(bytes / 4) * 4, offsetBytes }]);
+  return out.byteLength === bytes ? out : out.slice(0, bytes);
 }
 
-/** Copies the first `bytes` of each buffer back to the host, one after another (bytes multiples of
- * 4), through one staging buffer and one map: a single GPU round trip for many tensors. */
-export async function readbackConcat(parts: readonly { buffer: GPUBuffer; bytes: number }[]): Promise<ArrayBuffer> {
+/** Copies `bytes` (a multiple of 4) of each buffer, from its `offsetBytes`, back to the host one
+ * after another, through one staging buffer and one map: a single GPU round trip for many tensors. */
+export async function readbackConcat(parts: readonly { buffer: GPUBuffer; bytes: number; offsetBytes?: number }[]): Promise<ArrayBuffer> {
   const { device } = engineDevice();
   const total = parts.reduce((n, p) => n + p.bytes, 0);
   const staging = device.createBuffer({ size: Math.max(4, total), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   withEncoder((enc) => {
     let offset = 0;
     for (const p of parts) {
-      if (p.bytes > 0) enc.copyBufferToBuffer(p.buffer, 0, staging, offset, p.bytes);
+      if (p.bytes > 0) enc.copyBufferToBuffer(p.buffer, p.offsetBytes ?? 0, staging, offset, p.bytes);
       offset += p.bytes;
     }
   });

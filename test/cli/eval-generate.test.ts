@@ -8,19 +8,12 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { toFloat32 } from '../../engine/io/host-tensor.ts';
-import { parseSafetensors, serializeSafetensors } from '../../engine/io/safetensors.ts';
-import { goldenDir, repoRoot } from '../helpers/golden.ts';
+import { parseSafetensors } from '../../engine/io/safetensors.ts';
+import { repoRoot, writeGoldenGramSmall } from '../helpers/golden.ts';
 import { hashedWeightsPt } from '../helpers/inception-weights.ts';
 
 const workDir = mkdtempSync(join(tmpdir(), 'gramhd-eval-generate-'));
-const manifest = JSON.parse(readFileSync(join(goldenDir, 'manifest.json'), 'utf8'));
-const { note: _note, ...config } = manifest.gram_small.config as Record<string, unknown>;
-const ckpt = join(workDir, 'gram_small.safetensors');
-{
-  const golden = parseSafetensors(new Uint8Array(readFileSync(join(goldenDir, 'gram_small.safetensors'))), 'gram_small');
-  const params = [...golden.tensors].filter(([k]) => k.startsWith('param/')).map(([k, t]) => [k.slice('param/'.length), t] as [string, typeof t]);
-  writeFileSync(ckpt, serializeSafetensors(params, { config: JSON.stringify(config) }));
-}
+const { ckpt, config } = writeGoldenGramSmall(workDir);
 const weights = join(workDir, 'weights.pth');
 writeFileSync(weights, hashedWeightsPt());
 

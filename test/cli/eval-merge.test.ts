@@ -7,23 +7,15 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseSafetensors, serializeSafetensors } from '../../engine/io/safetensors.ts';
 import { FEATURE_DIM, writeFeatureCache } from '../../cli/eval-features.ts';
-import { goldenDir, repoRoot } from '../helpers/golden.ts';
+import { launcherFreeEnv, repoRoot, writeGoldenGramSmall } from '../helpers/golden.ts';
 import { hashedWeightsPt } from '../helpers/inception-weights.ts';
 
 const workDir = mkdtempSync(join(tmpdir(), 'gramhd-eval-merge-'));
-const manifest = JSON.parse(readFileSync(join(goldenDir, 'manifest.json'), 'utf8'));
-const { note: _note, ...config } = manifest.gram_small.config as Record<string, unknown>;
-const ckpt = join(workDir, 'gram_small.safetensors');
-{
-  const golden = parseSafetensors(new Uint8Array(readFileSync(join(goldenDir, 'gram_small.safetensors'))), 'gram_small');
-  const params = [...golden.tensors].filter(([k]) => k.startsWith('param/')).map(([k, t]) => [k.slice('param/'.length), t] as [string, typeof t]);
-  writeFileSync(ckpt, serializeSafetensors(params, { config: JSON.stringify(config) }));
-}
+const { ckpt, config } = writeGoldenGramSmall(workDir);
 
 // no launcher variables from the test's own environment (they would shard the one-run reference)
-const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(PMI_|PMIX_|OMPI_|SLURM_ARRAY|JOB_COMPLETION_INDEX|GRAMHD_SHARD_COUNT)/.test(k)));
+const cleanEnv = launcherFreeEnv();
 
 function gramhd(args: string[]) {
   const r = spawnSync(process.execPath, ['bin/gramhd.js', ...args], { cwd: repoRoot, encoding: 'utf8', env: { ...cleanEnv, XDG_RUNTIME_DIR: '/tmp' } });

@@ -16,23 +16,17 @@ import { configByName } from '../../model/config.ts';
 import { parseSeeds } from '../../cli/commands/render.ts';
 import { decodePng, imageToRgb8, toByte, type Rgb8 } from '../../cli/image-io.ts';
 import { TorchGenerator } from '../../model/torch-random.ts';
-import { goldenDir, repoRoot } from '../helpers/golden.ts';
+import { goldenDir, repoRoot, writeGoldenGramSmall } from '../helpers/golden.ts';
 
 void gpu;
 const workDir = mkdtempSync(join(tmpdir(), 'gramhd-render-'));
 const manifest = JSON.parse(readFileSync(join(goldenDir, 'manifest.json'), 'utf8'));
-const { note: _note, ...config } = manifest.gram_small.config as Record<string, unknown>;
+const { ckpt, config } = writeGoldenGramSmall(workDir);
 const configFile = join(workDir, 'gram_small.json');
 writeFileSync(configFile, JSON.stringify(config));
 // the same parameters rendered at 8x8 with 12 samples per ray, for the tests of many views
 const smallConfig = join(workDir, 'gram_small_8px.json');
 writeFileSync(smallConfig, JSON.stringify({ ...config, img_size: 8, renderer: { ...(config.renderer as object), num_samples: 12 } }));
-const ckpt = join(workDir, 'gram_small.safetensors');
-{
-  const golden = parseSafetensors(new Uint8Array(readFileSync(join(goldenDir, 'gram_small.safetensors'))), 'gram_small');
-  const params = [...golden.tensors].filter(([k]) => k.startsWith('param/')).map(([k, t]) => [k.slice('param/'.length), t] as [string, typeof t]);
-  writeFileSync(ckpt, serializeSafetensors(params, { config: JSON.stringify(config) }));
-}
 
 function render(...args: string[]) {
   const run = spawnSync(process.execPath, ['bin/gramhd.js', 'render', ...args], { cwd: repoRoot, encoding: 'utf8', env: { ...process.env, XDG_RUNTIME_DIR: '/tmp' } });

@@ -4,25 +4,17 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { parseSafetensors, serializeSafetensors } from '../../engine/io/safetensors.ts';
 import { resolveShard, shardRange } from '../../cli/shard.ts';
-import { goldenDir, repoRoot } from '../helpers/golden.ts';
+import { launcherFreeEnv, repoRoot, writeGoldenGramSmall } from '../helpers/golden.ts';
 
 const workDir = mkdtempSync(join(tmpdir(), 'gramhd-shard-'));
-const manifest = JSON.parse(readFileSync(join(goldenDir, 'manifest.json'), 'utf8'));
-const { note: _note, ...config } = manifest.gram_small.config as Record<string, unknown>;
-const ckpt = join(workDir, 'gram_small.safetensors');
-{
-  const golden = parseSafetensors(new Uint8Array(readFileSync(join(goldenDir, 'gram_small.safetensors'))), 'gram_small');
-  const params = [...golden.tensors].filter(([k]) => k.startsWith('param/')).map(([k, t]) => [k.slice('param/'.length), t] as [string, typeof t]);
-  writeFileSync(ckpt, serializeSafetensors(params, { config: JSON.stringify(config) }));
-}
+const { ckpt, config } = writeGoldenGramSmall(workDir);
 
 // no launcher variables from the test's own environment (the suite may itself run under mpiexec)
-const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(PMI_|PMIX_|OMPI_|SLURM_ARRAY|JOB_COMPLETION_INDEX|GRAMHD_SHARD_COUNT)/.test(k)));
+const cleanEnv = launcherFreeEnv();
 
 function gramhd(args: string[], env: Record<string, string> = {}) {
   const r = spawnSync(process.execPath, ['bin/gramhd.js', ...args], { cwd: repoRoot, encoding: 'utf8', env: { ...cleanEnv, XDG_RUNTIME_DIR: '/tmp', ...env } });
