@@ -58,7 +58,7 @@ function dropGradients(params: readonly Tensor[]): void {
 }
 
 /** Runs fn with every parameter of `module` frozen, restoring each flag afterwards. */
-function withFrozen<T>(module: Module, fn: () => T): T {
+export function withFrozen<T>(module: Module, fn: () => T): T {
   const params = module.parameters();
   const flags = params.map((p) => p.requiresGrad);
   for (const p of params) p.requiresGrad = false;

@@ -5,15 +5,14 @@
 // makes a timed step somewhat slower than an unsynchronised one.
 import { cpus } from 'node:os';
 import { backward, noGrad, ops, startKernelProfile, stopKernelProfile, synchronize, Tensor, tidy, tidyAsync, type DeviceInfo, type KernelTime } from '../../engine/index.ts';
-import type { Module } from '../../engine/nn/module.ts';
 import { Random } from '../../engine/nn/random.ts';
 import type { Camera } from '../../model/camera.ts';
 import { isGramHD, type GeneratorConfig } from '../../model/config.ts';
-import { GramEncoderDiscriminator, GramEncoderPatchDiscriminator } from '../../model/discriminator/gram-encoder.ts';
+import type { GramEncoderPatchDiscriminator } from '../../model/discriminator/gram-encoder.ts';
 import { r1Gradient } from '../../model/discriminator/r1.ts';
-import { GramGenerator } from '../../model/gram.ts';
 import { GramHDGenerator } from '../../model/gramhd.ts';
-import { cameraPoses, clipGradients, GramProcess } from '../../train/gram-process.ts';
+import { cameraPoses, clipGradients, GramProcess, withFrozen } from '../../train/gram-process.ts';
+import { buildModels } from '../../train/loop.ts';
 import { GramHDProcess } from '../../train/gramhd-process.ts';
 import { consistencyLoss, dLogistic, gNonSaturating, poseLoss, r1Penalty } from '../../train/losses.ts';
 
@@ -68,33 +67,6 @@ export interface TrainBenchOptions {
   /** Profile the timed steps kernel by kernel and report this many of the slowest. */
   kernels?: number;
   onStep?: (step: number, warm: boolean, ms: number) => void;
-}
-
-function buildModels(config: GeneratorConfig, rng: Random): { generator: GramGenerator; discriminator: GramEncoderDiscriminator } {
-  const hd = isGramHD(config);
-  const generator = hd ? new GramHDGenerator(config, rng) : new GramGenerator(config, rng);
-  const dc = config.discriminator;
-  const patch = dc ? dc.class === 'GramEncoderPatchDiscriminator' : hd;
-  const options = {
-    maxChannels: dc?.max_channels ?? 400,
-    rng,
-    ...(dc?.patch_ndf != null ? { patchNdf: dc.patch_ndf } : {}),
-    ...(dc?.patch_layers != null ? { patchLayers: dc.patch_layers } : {}),
-  };
-  const size = dc?.img_size ?? config.img_size;
-  const discriminator = patch ? new GramEncoderPatchDiscriminator(size, options) : new GramEncoderDiscriminator(size, options);
-  return { generator, discriminator };
-}
-
-function withFrozen<T>(module: Module, fn: () => T): T {
-  const params = module.parameters();
-  const flags = params.map((p) => p.requiresGrad);
-  for (const p of params) p.requiresGrad = false;
-  try {
-    return fn();
-  } finally {
-    params.forEach((p, i) => { p.requiresGrad = flags[i]; });
-  }
 }
 
 type Judged = { prediction: Tensor; position: Tensor; patch?: Tensor };
@@ -201,7 +173,7 @@ export async function benchTrain(config: GeneratorConfig, info: DeviceInfo, opti
   const steps = options.steps ?? 3;
   const warmup = options.warmup ?? 1;
   const rng = new Random(options.seed ?? 0);
-  const { generator, discriminator } = buildModels(config, rng);
+  const { generator, discriminator } = buildModels(config, options.seed ?? 0);
   const trainer = isGramHD(config)
     ? new GramHDProcess(generator as GramHDGenerator, discriminator as GramEncoderPatchDiscriminator, settings, { rng })
     : new GramProcess(generator, discriminator, settings, { rng });
