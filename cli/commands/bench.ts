@@ -109,60 +109,31 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
       }
       return;
     }
-    if (suite === 'orbit') {
-      const resolved = resolveConfig(config!, '--config');
-      const { info } = await initNodeDevice();
-      try {
-        const report = await benchOrbit(resolved, info, { runs, imgSize: img_size, views, stages, onProgress: (line) => process.stderr.write(`  ${line}\n`) });
-        if (json) console.log(JSON.stringify(report, null, 2));
-        else printOrbitTable(report);
-      } finally {
-        destroyDevice();
-      }
-      return;
-    }
-    if (suite === 'model') {
-      const resolved = resolveConfig(config!, '--config');
-      const { info } = await initNodeDevice();
-      try {
-        const report = await benchModel(resolved, info, {
+    const printed = <R>(report: R, table: (r: R) => void) => (json ? console.log(JSON.stringify(report, null, 2)) : table(report));
+    // checked before the device starts, as the yargs check requires --config for these suites
+    const resolved = suite === 'kernels' ? null : resolveConfig(config!, '--config');
+    const { info } = await initNodeDevice();
+    try {
+      if (suite === 'orbit') {
+        printed(await benchOrbit(resolved!, info, { runs, imgSize: img_size, views, stages, onProgress: (line) => process.stderr.write(`  ${line}\n`) }), printOrbitTable);
+      } else if (suite === 'model') {
+        printed(await benchModel(resolved!, info, {
           runs, imgSize: img_size,
           onRun: (run, cut, calls, ms) => process.stderr.write(`  run ${run}, forward ${cut}/${calls}${cut === calls ? ' (whole)' : ''}: ${(ms / 1000).toFixed(2)} s\n`),
-        });
-        if (json) console.log(JSON.stringify(report, null, 2));
-        else printModelTable(report);
-      } finally {
-        destroyDevice();
-      }
-      return;
-    }
-    if (suite === 'train') {
-      const resolved = resolveConfig(config!, '--config');
-      const { info } = await initNodeDevice();
-      let report: TrainBenchReport;
-      try {
-        report = await benchTrain(resolved, info, {
+        }), printModelTable);
+      } else if (suite === 'train') {
+        printed(await benchTrain(resolved!, info, {
           steps, warmup, batch, kernels,
           onStep: (step, warm, ms) => process.stderr.write(`  step ${step}${warm ? ' (warm-up)' : ''}: ${(ms / 1000).toFixed(2)} s\n`),
-        });
-      } finally {
-        destroyDevice();
+        }), printTrainTable);
+      } else {
+        printed(await benchKernels(info, {
+          quick,
+          onRow: (row) => process.stderr.write(`  ${row.kernel} ${row.shape}: ${row.ms.toFixed(2)} ms\n`),
+        }), printTable);
       }
-      if (json) console.log(JSON.stringify(report, null, 2));
-      else printTrainTable(report);
-      return;
-    }
-    const { info } = await initNodeDevice();
-    let report: BenchReport;
-    try {
-      report = await benchKernels(info, {
-        quick,
-        onRow: (row) => process.stderr.write(`  ${row.kernel} ${row.shape}: ${row.ms.toFixed(2)} ms\n`),
-      });
     } finally {
       destroyDevice();
     }
-    if (json) console.log(JSON.stringify(report, null, 2));
-    else printTable(report);
   },
 };
