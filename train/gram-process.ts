@@ -93,7 +93,7 @@ export class GramProcess {
    * loading the generator's weights, or pass EMAs in, so the shadows start from the right values. */
   readonly emas: optim.ExponentialMovingAverage[];
   readonly rng: Random;
-  private readonly reduceGradients?: (params: readonly Tensor[]) => Promise<void>;
+  protected readonly reduceGradients?: (params: readonly Tensor[]) => Promise<void>;
 
   constructor(readonly generator: GramGenerator, readonly discriminator: GramEncoderDiscriminator, readonly settings: ProcessSettings, options: ProcessOptions = {}) {
     if (!Number.isInteger(settings.batch_split) || settings.batch_split < 1) throw new Error(`training: batch_split must be a positive integer, got ${settings.batch_split}`);

@@ -36,6 +36,8 @@ import { openDataset } from './dataset.ts';
 import { createLoader } from './loader.ts';
 import { GramProcess, type LossLog } from './gram-process.ts';
 import { GramHDProcess } from './gramhd-process.ts';
+import { principalCodes } from './principal-codes.ts';
+import { ReconstructionProcess } from './reconstruction-process.ts';
 import { assertRanksAgree, singleProcess, type Collective } from './collective.ts';
 import { averageGradients, averageLosses, broadcastModules, hashTensors, newExchangeStats } from './data-parallel.ts';
 
@@ -81,6 +83,12 @@ export interface TrainOptions {
    * snapshots, log.jsonl, losses.svg and checkpoints. --load_dir must be readable by every rank.
    */
   world?: Collective;
+  /** 'gan' (default): the authors' adversarial process. 'reconstruction': the stage-one warm start
+   * of train/reconstruction-process.ts, one code per image, no flips; its checkpoints resume as GAN
+   * runs. Default: the --load_dir checkpoint's, else 'gan'. */
+  objective?: Objective;
+  /** Learning rates of the reconstruction objective: the generator's and the codes'. */
+  reconstruction?: { lr: number; codeLr: number };
 }
 
 export interface TrainResult {
@@ -102,6 +110,8 @@ export class NonFiniteLossError extends Error {
 
 const CHECKPOINT_FORMAT = 'gramhd-train-1';
 const CHECKPOINT_RE = /^(\d+)\.safetensors$/;
+/** The reconstruction objective's per-image latent codes [images, z_dim] in a checkpoint. */
+const CODES_KEY = 'codes/latent';
 
 /** The reference's snapshot cameras: front (0, 0, 1) and tilted (-sin 0.5, 0, cos 0.5). */
 export const FRONT_CAMERA: Camera = cameraFromPose(Math.PI / 2, Math.PI / 2);
@@ -133,7 +143,11 @@ export interface TrainCheckpoint {
   tensors: Map<string, HostTensor>;
   /** Numbers of the optimiser and EMA states by prefixed key. */
   scalars: Record<string, number>;
+  /** The objective that wrote it (checkpoints from before the reconstruction objective: 'gan'). */
+  objective: Objective;
 }
+
+export type Objective = 'gan' | 'reconstruction';
 
 type StateMap = Map<string, Tensor | number>;
 
@@ -154,8 +168,13 @@ export async function saveCheckpoint(dir: string, step: number, seed: number, pr
   for (let i = 0; i < process.emas.length; i++) await collectState(emaPrefixes[i] ?? `ema${i + 1}/`, process.emas[i].stateDict(), tensors, scalars);
   await collectState('optG/', process.optimizerG.stateDict(), tensors, scalars);
   await collectState('optD/', process.optimizerD.stateDict(), tensors, scalars);
+  if (process instanceof ReconstructionProcess) {
+    tensors.push([CODES_KEY, fromFloat32([...process.codes.shape], await process.codes.toFloat32())]);
+    await collectState('optC/', process.optimizerCodes.stateDict(), tensors, scalars);
+  }
   const metadata: Record<string, string> = {
     format: CHECKPOINT_FORMAT,
+    objective: process instanceof ReconstructionProcess ? 'reconstruction' : 'gan',
     step: String(step),
     seed: String(seed),
     config: JSON.stringify(config),
@@ -188,6 +207,7 @@ export async function readCheckpoint(path: string): Promise<TrainCheckpoint> {
     rng: json('rng') as TrainCheckpoint['rng'],
     tensors,
     scalars: json('scalars') as Record<string, number>,
+    objective: metadata.objective === 'reconstruction' ? 'reconstruction' : 'gan',
   };
 }
 
@@ -391,7 +411,10 @@ export function lossCurvesSvg(records: readonly Record<string, number>[], maxPoi
   const width = 900;
   const panelHeight = 320;
   const margin = { left: 70, right: 170, top: 30, bottom: 40 };
-  const groups: [string, string][] = [['D_', 'Discriminator'], ['G_', 'Generator']];
+  // the GAN's two panels, or the reconstruction objective's one (a run resumed from it has all three)
+  const present = ([['D_', 'Discriminator'], ['G_', 'Generator'], ['R_', 'Reconstruction']] as [string, string][])
+    .filter(([prefix]) => records.some((r) => Object.keys(r).some((k) => k.startsWith(prefix))));
+  const groups: [string, string][] = present.length ? present : [['D_', 'Discriminator'], ['G_', 'Generator']];
   const panels: string[] = [];
   const steps = records.map((r) => r.step);
   const x0 = steps.length ? Math.min(...steps) : 0;
@@ -522,13 +545,17 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const settings: TrainingConfig | undefined = config.training;
   if (!settings) throw new Error(`configuration ${config.name ?? ''}: no training block (batch_size, learning rates, loss weights)`.replace('  ', ' '));
   const hd = isGramHD(config);
+  const objective: Objective = options.objective ?? ckpt?.objective ?? 'gan';
+  const reconstruct = objective === 'reconstruction';
+  if (reconstruct && hd) throw new Error('--objective reconstruction is for stage-one (GRAM) configurations');
+  if (reconstruct && !options.reconstruction) throw new Error('the reconstruction objective needs its learning rates');
   if (options.gramCkpt !== undefined && !hd) throw new Error('--gram_ckpt is for GRAM-HD configurations (it seeds their representation from a stage-one run)');
   const seed = ckpt?.seed ?? options.seed ?? 0;
   const startStep = ckpt?.step ?? 0;
   const world = options.world ?? singleProcess;
   const leader = world.rank === 0;
   // ranks that disagree would reach different collectives and hang: stop them all with one message
-  assertRanksAgree(world, 'the configuration, seed, start step and step counts', JSON.stringify({ config, seed, startStep, total: options.totalStep, sample: options.sampleInterval, save: options.saveInterval, eval: evaluation?.interval ?? null }));
+  assertRanksAgree(world, 'the configuration, objective, seed, start step and step counts', JSON.stringify({ config, objective, seed, startStep, total: options.totalStep, sample: options.sampleInterval, save: options.saveInterval, eval: evaluation?.interval ?? null }));
 
   // data first: a bad --data_dir fails before any GPU work
   const layout = settings.dataset === 'AFHQCats' ? 'afhq' : 'ffhq';
@@ -541,7 +568,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const rng = new Random(leader ? (seed + 0x9e3779b9) >>> 0 : (Math.imul(seed ^ 0x85ebca6b, 0x27d4eb2f) + Math.imul(world.rank, 0x165667b1) + Math.imul(startStep + 1, 0x9e3779b1)) >>> 0);
   let trainer: GramProcess | null = null;
   let inception: InceptionV3 | null = null;
-  const loader = createLoader(dataset, { batchSize: settings.batch_size, seed, startStep, workers: options.workers ?? 0, warn: log, rank: world.rank, worldSize: world.size });
+  // one code per image: a mirrored image would ask one code for two heads
+  const loader = createLoader(dataset, { batchSize: settings.batch_size, seed, startStep, workers: options.workers ?? 0, warn: log, rank: world.rank, worldSize: world.size, flip: !reconstruct });
   const exchange = newExchangeStats();
   try {
     if (ckpt) {
@@ -565,15 +593,45 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     // DDP's start: every rank takes rank 0's weights (and so the EMAs made from them below)
     await broadcastModules(world, [generator, discriminator]);
     const reduceGradients = world.size > 1 ? (params: readonly Tensor[]) => averageGradients(world, params, exchange) : undefined;
+    // the reconstruction objective's first codes: the images' principal coordinates (a resumed run
+    // has its codes in the checkpoint)
+    let initialCodes: Float32Array | undefined;
+    if (reconstruct && !ckpt?.tensors.has(CODES_KEY)) {
+      const dim = 3 * config.img_size * config.img_size;
+      const pixels = new Float32Array(dataset.length * dim);
+      for (let i = 0; i < dataset.length; i++) dataset.imageInto(i, false, pixels, i * dim);
+      initialCodes = principalCodes(pixels, dataset.length, dim, config.z_dim, new Random((seed ^ 0xc0de5eed) >>> 0));
+      if (leader) log(`reconstruction: initial codes from the principal subspace of ${dataset.length} images`);
+    }
     trainer = hd
       ? new GramHDProcess(generator as GramHDGenerator, discriminator as GramEncoderPatchDiscriminator, settings, { rng, reduceGradients })
-      : new GramProcess(generator, discriminator, settings, { rng, reduceGradients });
+      : reconstruct
+        ? new ReconstructionProcess(generator, discriminator, settings, {
+          rng, reduceGradients, datasetSize: dataset.length, lr: options.reconstruction!.lr, codeLr: options.reconstruction!.codeLr,
+          initialCodes,
+        })
+        : new GramProcess(generator, discriminator, settings, { rng, reduceGradients });
     if (ckpt) {
       const where = checkpointPath(options.loadDir!, ckpt.step);
       const prefixes = ['ema/', 'ema2/'];
       trainer.emas.forEach((ema, i) => loadInto(ema, ckpt!, prefixes[i] ?? `ema${i + 1}/`, where));
-      loadInto(trainer.optimizerG, ckpt, 'optG/', where);
+      // the generator's optimiser belongs to its objective: one switching objectives starts afresh
+      // with the new objective's learning rate and betas
+      if (ckpt.objective === objective) loadInto(trainer.optimizerG, ckpt, 'optG/', where);
+      else if (leader) log(`${where}: written by the ${ckpt.objective} objective; the generator's optimiser starts afresh for ${objective}`);
       loadInto(trainer.optimizerD, ckpt, 'optD/', where);
+      const codes = ckpt.tensors.get(CODES_KEY);
+      if (trainer instanceof ReconstructionProcess && codes) {
+        // a checkpoint of the reconstruction objective: its codes and their optimiser go on
+        if (codes.shape.join() !== trainer.codes.shape.join()) throw new Error(`${where}: ${CODES_KEY} is [${codes.shape.join(', ')}], this dataset needs [${trainer.codes.shape.join(', ')}] (one code per image)`);
+        const stored = Tensor.fromData(toFloat32(codes, `${where}: ${CODES_KEY}`), codes.shape);
+        try {
+          assign(trainer.codes, stored);
+        } finally {
+          stored.dispose();
+        }
+        loadInto(trainer.optimizerCodes, ckpt, 'optC/', where);
+      }
       if (leader) rng.setState(ckpt.rng);
       if (leader) log(`resumed from ${where} (step ${ckpt.step})${world.size > 1 ? ` on ${world.size} ranks` : ''}`);
     }
@@ -603,25 +661,41 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       const batch = await loader.next();
       const images = Tensor.fromData(batch.images, [b, 3, s, s]).keep();
       const poses = Tensor.fromData(batch.poses, [b, 2]).keep();
-      let dLog: LossLog;
+      let dLog: LossLog = {};
+      let gLog: LossLog;
       const exchanged = { ...exchange };
-      try {
-        dLog = await trainer.dStep(images, poses);
-      } finally {
-        images.dispose();
-        poses.dispose();
+      if (trainer instanceof ReconstructionProcess) {
+        try {
+          gLog = await trainer.reconstructionStep(images, batch.poses, batch.indices);
+        } finally {
+          images.dispose();
+          poses.dispose();
+        }
+        if (nanAtStep === next) gLog.Total = NaN;
+        gLog = averageLosses(world, gLog);
+        for (const [term, v] of Object.entries(gLog)) if (!Number.isFinite(v)) throw new NonFiniteLossError(next, `R_${term}`, v);
+      } else {
+        try {
+          dLog = await trainer.dStep(images, poses);
+        } finally {
+          images.dispose();
+          poses.dispose();
+        }
+        if (nanAtStep === next) dLog.Total = NaN;
+        // the world's mean losses: every rank sees a NaN of any rank and stops at the same step
+        dLog = averageLosses(world, dLog);
+        for (const [term, v] of Object.entries(dLog)) if (!Number.isFinite(v)) throw new NonFiniteLossError(next, `D_${term}`, v);
+        gLog = averageLosses(world, await trainer.gStep(b));
+        for (const [term, v] of Object.entries(gLog)) if (!Number.isFinite(v)) throw new NonFiniteLossError(next, `G_${term}`, v);
       }
-      if (nanAtStep === next) dLog.Total = NaN;
-      // the world's mean losses: every rank sees a NaN of any rank and stops at the same step
-      dLog = averageLosses(world, dLog);
-      for (const [term, v] of Object.entries(dLog)) if (!Number.isFinite(v)) throw new NonFiniteLossError(next, `D_${term}`, v);
-      const gLog = averageLosses(world, await trainer.gStep(b));
-      for (const [term, v] of Object.entries(gLog)) if (!Number.isFinite(v)) throw new NonFiniteLossError(next, `G_${term}`, v);
       step = next;
       const seconds = (performance.now() - t0) / 1000;
       const record: Record<string, number> = { step };
+      const gPrefix = trainer instanceof ReconstructionProcess ? 'R_' : 'G_';
       for (const [k, v] of Object.entries(dLog)) record[`D_${k}`] = v;
-      for (const [k, v] of Object.entries(gLog)) record[`G_${k}`] = v;
+      for (const [k, v] of Object.entries(gLog)) record[`${gPrefix}${k}`] = v;
+      // images span [-1, 1]: a peak-to-peak of 2
+      if (gPrefix === 'R_') record.PSNR = 10 * Math.log10(4 / gLog.Total);
       record.steps_per_s = 1 / seconds;
       record.seconds = (performance.now() - runStart) / 1000;
       if (world.size > 1) {

@@ -24,6 +24,9 @@ interface TrainArgs {
   eval_real_cache?: string;
   inception_weights?: string;
   adapter?: string;
+  objective?: 'gan' | 'reconstruction';
+  recon_lr: number;
+  code_lr: number;
 }
 
 const positive = (name: string, v: number | undefined) => {
@@ -50,7 +53,12 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
     .option('eval_real_cache', { type: 'string', describe: 'the real images\' feature cache (<tmp_dir>/<name>.safetensors written by `gramhd eval`), extracted at the configuration\'s img_size' })
     .option('inception_weights', { type: 'string', describe: 'torch-fidelity\'s weights-inception-2015-12-05-6726825d.pth, for --eval_interval' })
     .option('adapter', { type: 'string', describe: 'WebGPU adapter by (part of) its name, e.g. llvmpipe; a comma-separated list gives each process of a node the entry of its local rank (default: GRAMHD_ADAPTER, else Dawn\'s choice). Under mpiexec/srun every rank trains data-parallel: rank 0\'s weights, averaged gradients, only rank 0 writes' })
+    .option('objective', { choices: ['gan', 'reconstruction'] as const, describe: 'default: the --load_dir checkpoint\'s objective, else gan. gan: the authors\' adversarial training. reconstruction (stage one only, not in the authors\' code): a warm start where every image has its own latent code, optimised with the generator to render that image at its dataset pose (no flips); resume its checkpoint with --objective gan to continue adversarially (the generator\'s optimiser then starts afresh)' })
+    .option('recon_lr', { type: 'number', default: 1e-4, describe: 'reconstruction: the generator\'s Adam learning rate (the configuration\'s gen_lr is the GAN\'s)' })
+    .option('code_lr', { type: 'number', default: 1e-2, describe: 'reconstruction: the per-image codes\' Adam learning rate' })
     .check((argv) => {
+      if (!(argv.recon_lr > 0)) throw new Error(`--recon_lr must be positive, got ${argv.recon_lr}`);
+      if (!(argv.code_lr > 0)) throw new Error(`--code_lr must be positive, got ${argv.code_lr}`);
       positive('total_step', argv.total_step);
       positive('sample_interval', argv.sample_interval);
       positive('save_interval', argv.save_interval);
@@ -87,6 +95,8 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
           ? { interval: args.eval_interval, samples: args.eval_samples, realCache: args.eval_real_cache!, inceptionWeights: args.inception_weights! }
           : undefined,
         world,
+        objective: args.objective,
+        reconstruction: { lr: args.recon_lr, codeLr: args.code_lr },
       });
       if (world.rank !== 0) return;
       console.error(`trained to step ${result.step} (${result.stepsPerSecond.toFixed(2)} steps/s); checkpoints saved at ${result.saved.join(', ') || 'no step'}`);
