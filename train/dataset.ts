@@ -7,7 +7,7 @@ import { basename, extname, join } from 'node:path';
 import { Random } from '../engine/nn/random.ts';
 import { decodeImage, sniffImageFormat } from './image-decode.ts';
 import { resizeLanczos } from './lanczos.ts';
-import { readMatAngle, readNpyPose } from './pose-files.ts';
+import { readMatAngle, readNpyDepth, readNpyPose } from './pose-files.ts';
 
 /** 'ffhq': poses/<name>.mat with an 'angle' array; 'afhq': poses/<name>_pose.npy. */
 export type DatasetLayout = 'ffhq' | 'afhq';
@@ -129,6 +129,19 @@ export class ImageDataset {
         out[dst + 2 * plane] = byteToUnit[data[src + 2]];
       }
     }
+  }
+
+  /** Where image `index`'s ground-truth depth map would be (`gramhd data synth --depth`). */
+  depthPath(index: number): string {
+    return join(this.dir, 'depth', `${basename(this.images[index], extname(this.images[index]))}.npy`);
+  }
+
+  /** Image `index`'s depth map [imgSize, imgSize] (distance along the unit ray, 0 on the
+   * background), unmirrored; an error naming the file if it is missing or of another size. */
+  depth(index: number): Float32Array {
+    const file = this.depthPath(index);
+    if (!existsSync(file)) throw new Error(`${file}: no depth map (write the dataset with gramhd data synth --depth)`);
+    return readNpyDepth(file, readFileSync(file), this.imgSize);
   }
 
   sample(index: number, flip: boolean): Sample {

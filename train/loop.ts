@@ -37,7 +37,7 @@ import { createLoader } from './loader.ts';
 import { GramProcess, type LossLog } from './gram-process.ts';
 import { GramHDProcess } from './gramhd-process.ts';
 import { principalCodes } from './principal-codes.ts';
-import { ReconstructionProcess } from './reconstruction-process.ts';
+import { RECONSTRUCTION_LEARNING_RATES, ReconstructionProcess } from './reconstruction-process.ts';
 import { assertRanksAgree, singleProcess, type Collective } from './collective.ts';
 import { averageGradients, averageLosses, broadcastModules, hashTensors, newExchangeStats } from './data-parallel.ts';
 
@@ -87,8 +87,9 @@ export interface TrainOptions {
    * of train/reconstruction-process.ts, one code per image, no flips; its checkpoints resume as GAN
    * runs. Default: the --load_dir checkpoint's, else 'gan'. */
   objective?: Objective;
-  /** Learning rates of the reconstruction objective: the generator's and the codes'. */
-  reconstruction?: { lr: number; codeLr: number };
+  /** Learning rates of the reconstruction objective, the generator's and the codes': a fresh run
+   * defaults to RECONSTRUCTION_LEARNING_RATES, a resumed one to the checkpoint's; given ones win. */
+  reconstruction?: { lr?: number; codeLr?: number; depthLambda?: number };
 }
 
 export interface TrainResult {
@@ -548,7 +549,6 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const objective: Objective = options.objective ?? ckpt?.objective ?? 'gan';
   const reconstruct = objective === 'reconstruction';
   if (reconstruct && hd) throw new Error('--objective reconstruction is for stage-one (GRAM) configurations');
-  if (reconstruct && !options.reconstruction) throw new Error('the reconstruction objective needs its learning rates');
   if (options.gramCkpt !== undefined && !hd) throw new Error('--gram_ckpt is for GRAM-HD configurations (it seeds their representation from a stage-one run)');
   const seed = ckpt?.seed ?? options.seed ?? 0;
   const startStep = ckpt?.step ?? 0;
@@ -596,6 +596,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     // the reconstruction objective's first codes: the images' principal coordinates (a resumed run
     // has its codes in the checkpoint)
     let initialCodes: Float32Array | undefined;
+    const depthLambda = reconstruct ? options.reconstruction?.depthLambda ?? 0 : 0;
+    if (depthLambda > 0) dataset.depth(0); // a dataset without depth maps fails here, not mid-run
     if (reconstruct && !ckpt?.tensors.has(CODES_KEY)) {
       const dim = 3 * config.img_size * config.img_size;
       const pixels = new Float32Array(dataset.length * dim);
@@ -607,8 +609,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       ? new GramHDProcess(generator as GramHDGenerator, discriminator as GramEncoderPatchDiscriminator, settings, { rng, reduceGradients })
       : reconstruct
         ? new ReconstructionProcess(generator, discriminator, settings, {
-          rng, reduceGradients, datasetSize: dataset.length, lr: options.reconstruction!.lr, codeLr: options.reconstruction!.codeLr,
-          initialCodes,
+          rng, reduceGradients, datasetSize: dataset.length,
+          lr: options.reconstruction?.lr ?? RECONSTRUCTION_LEARNING_RATES.lr, codeLr: options.reconstruction?.codeLr ?? RECONSTRUCTION_LEARNING_RATES.codeLr,
+          initialCodes, depthLambda,
         })
         : new GramProcess(generator, discriminator, settings, { rng, reduceGradients });
     if (ckpt) {
@@ -631,6 +634,11 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
           stored.dispose();
         }
         loadInto(trainer.optimizerCodes, ckpt, 'optC/', where);
+      }
+      if (trainer instanceof ReconstructionProcess) {
+        // learning rates given for this resumption replace the stored ones (e.g. after a divergence)
+        if (options.reconstruction?.lr !== undefined) trainer.optimizerG.lr = options.reconstruction.lr;
+        if (options.reconstruction?.codeLr !== undefined) trainer.optimizerCodes.lr = options.reconstruction.codeLr;
       }
       if (leader) rng.setState(ckpt.rng);
       if (leader) log(`resumed from ${where} (step ${ckpt.step})${world.size > 1 ? ` on ${world.size} ranks` : ''}`);
@@ -666,7 +674,12 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       const exchanged = { ...exchange };
       if (trainer instanceof ReconstructionProcess) {
         try {
-          gLog = await trainer.reconstructionStep(images, batch.poses, batch.indices);
+          let depths: Float32Array | undefined;
+          if (depthLambda > 0) {
+            depths = new Float32Array(b * s * s);
+            batch.indices.forEach((index, k) => depths!.set(dataset.depth(index), k * s * s));
+          }
+          gLog = await trainer.reconstructionStep(images, batch.poses, batch.indices, depths);
         } finally {
           images.dispose();
           poses.dispose();
@@ -695,7 +708,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       for (const [k, v] of Object.entries(dLog)) record[`D_${k}`] = v;
       for (const [k, v] of Object.entries(gLog)) record[`${gPrefix}${k}`] = v;
       // images span [-1, 1]: a peak-to-peak of 2
-      if (gPrefix === 'R_') record.PSNR = 10 * Math.log10(4 / gLog.Total);
+      if (gPrefix === 'R_') record.PSNR = 10 * Math.log10(4 / gLog.RGB);
       record.steps_per_s = 1 / seconds;
       record.seconds = (performance.now() - runStart) / 1000;
       if (world.size > 1) {

@@ -179,6 +179,15 @@ export function readMatAngle(file: string, buf: Uint8Array): [number, number] {
   });
 }
 
+/** A [size, size] .npy depth map (`gramhd data synth --depth`), as float32. */
+export function readNpyDepth(file: string, buf: Uint8Array, size: number): Float32Array {
+  return withFile(file, () => {
+    const depth = parseNpy(buf);
+    if (depth.shape.length !== 2 || depth.shape[0] !== size || depth.shape[1] !== size) throw new Error(`depth has shape (${depth.shape}), (${size}, ${size}) expected (the configuration's img_size)`);
+    return Float32Array.from(depth.data);
+  });
+}
+
 /** The first two entries P[0], P[1] of a 1-D .npy pose vector. */
 export function readNpyPose(file: string, buf: Uint8Array): [number, number] {
   return withFile(file, () => {

@@ -17,6 +17,9 @@ import { clipGradients, GramProcess, type LossLog, type ProcessOptions, type Pro
 import { meanSquaredError } from './losses.ts';
 
 const RECONSTRUCTION_BETAS: [number, number] = [0.9, 0.999];
+/** Defaults for GRAM32_SYNTH on the synthetic heads: the generator at 1e-3 diverged after 300
+ * steps there. */
+export const RECONSTRUCTION_LEARNING_RATES = { lr: 3e-4, codeLr: 3e-3 };
 
 export interface ReconstructionOptions extends ProcessOptions {
   /** Images in the dataset: one code each. */
@@ -30,12 +33,15 @@ export interface ReconstructionOptions extends ProcessOptions {
   initialCodes?: Float32Array;
   /** Draws random initial codes (default: the process's rng). */
   codeRng?: Random;
+  /** Weight of the depth term (0: none; steps then need ground-truth depth maps). */
+  depthLambda?: number;
 }
 
 export class ReconstructionProcess extends GramProcess {
   /** [datasetSize, z_dim]: row i is image i's latent code. */
   readonly codes: Tensor;
   readonly optimizerCodes: optim.Adam;
+  readonly depthLambda: number;
 
   constructor(generator: GramGenerator, discriminator: GramEncoderDiscriminator, settings: ProcessSettings, options: ReconstructionOptions) {
     super(generator, discriminator, settings, options);
@@ -45,6 +51,8 @@ export class ReconstructionProcess extends GramProcess {
     if (!(codeLr > 0)) throw new Error(`--code_lr must be positive, got ${codeLr}`);
     // a regression, not a two-player game: Adam with its usual momentum (the GAN's beta1 is 0)
     this.optimizerG.lr = lr;
+    this.depthLambda = options.depthLambda ?? 0;
+    if (!(this.depthLambda >= 0)) throw new Error(`--depth_lambda must be non-negative, got ${this.depthLambda}`);
     this.optimizerG.betas = [...RECONSTRUCTION_BETAS];
     const zDim = generator.config.z_dim;
     const initial = options.initialCodes ?? (options.codeRng ?? this.rng).normalArray(datasetSize * zDim);
@@ -58,9 +66,12 @@ export class ReconstructionProcess extends GramProcess {
    * One step on real images [B, 3, H, W] with their dataset poses [B, 2] (pitch, yaw) and dataset
    * indices: MSE between G(codes[indices], cameras at those poses) and the images, backward into
    * the generator and the batch's codes, clip the generator's gradient as the GAN does, Adam on
-   * both, then the EMAs. Returns Total, the MSE.
+   * both, then the EMAs. With a depth weight and ground-truth depths [B, H, W] (0 on the
+   * background) the loss adds depthLambda * the mean squared error of the rendered depth over the
+   * foreground pixels: it puts the head's opacity where the head is, which colour alone does not
+   * (the background plane can paint the whole image). Returns Total, RGB and Depth.
    */
-  async reconstructionStep(realImages: Tensor, realPoses: Float32Array, indices: Int32Array): Promise<LossLog> {
+  async reconstructionStep(realImages: Tensor, realPoses: Float32Array, indices: Int32Array, depths?: Float32Array): Promise<LossLog> {
     const params = this.generator.parameters();
     const zDim = this.generator.config.z_dim;
     const b = indices.length;
@@ -72,14 +83,25 @@ export class ReconstructionProcess extends GramProcess {
     }
     this.optimizerCodes.zeroGrad();
     const cameras = Array.from({ length: b }, (_, k) => cameraFromPose(realPoses[2 * k], realPoses[2 * k + 1]));
-    const mse = await tidyAsync(async () => {
+    if (this.depthLambda > 0 && depths?.length !== realImages.size / realImages.shape[1]) throw new Error(`reconstruction: a depth weight needs ${realImages.size / realImages.shape[1]} depth values for the batch, got ${depths?.length ?? 0}`);
+    const terms = await tidyAsync(async () => {
       const rows = Tensor.fromData(Int32Array.from({ length: b * zDim }, (_, k) => indices[Math.floor(k / zDim)]), [b, zDim], 'i32');
       const z = ops.gather(this.codes, 0, rows);
-      const image = this.generator.forward(z, cameras).image;
+      const out = this.generator.forward(z, cameras);
       const target = realImages.shape[1] === 3 ? realImages : ops.narrow(realImages, 1, 0, 3);
-      const loss = meanSquaredError(image, target);
-      backward(loss);
-      return await loss.item();
+      const rgb = meanSquaredError(out.image, target);
+      let total = rgb;
+      let depthTerm: Tensor | null = null;
+      if (this.depthLambda > 0 && depths) {
+        const mask = Float32Array.from(depths, (d) => (d > 0 ? 1 : 0));
+        const foreground = mask.reduce((s, m) => s + m, 0);
+        const gt = Tensor.fromData(depths, out.depth.shape);
+        const diff = ops.mul(ops.sub(out.depth, gt), Tensor.fromData(mask, out.depth.shape));
+        depthTerm = ops.div(ops.sum(ops.square(diff)), Math.max(1, foreground));
+        total = ops.add(rgb, ops.mul(depthTerm, this.depthLambda));
+      }
+      backward(total);
+      return { Total: await total.item(), RGB: await rgb.item(), ...(depthTerm ? { Depth: await depthTerm.item() } : {}) };
     });
     await this.reduceGradients?.(params);
     await this.reduceGradients?.([this.codes]);
@@ -87,7 +109,7 @@ export class ReconstructionProcess extends GramProcess {
     this.optimizerG.step();
     this.optimizerCodes.step();
     for (const ema of this.emas) ema.update();
-    return { Total: mse };
+    return terms;
   }
 
   override dispose(): void {

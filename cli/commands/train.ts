@@ -3,6 +3,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { destroyDevice } from '../../engine/index.ts';
 import { train } from '../../train/loop.ts';
+import { RECONSTRUCTION_LEARNING_RATES } from '../../train/reconstruction-process.ts';
 import { resolveConfig } from '../checkpoint.ts';
 import { initWorld } from '../mpi.ts';
 import { initNodeDevice } from '../node-gpu.ts';
@@ -25,8 +26,9 @@ interface TrainArgs {
   inception_weights?: string;
   adapter?: string;
   objective?: 'gan' | 'reconstruction';
-  recon_lr: number;
-  code_lr: number;
+  recon_lr?: number;
+  code_lr?: number;
+  depth_lambda: number;
 }
 
 const positive = (name: string, v: number | undefined) => {
@@ -54,11 +56,13 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
     .option('inception_weights', { type: 'string', describe: 'torch-fidelity\'s weights-inception-2015-12-05-6726825d.pth, for --eval_interval' })
     .option('adapter', { type: 'string', describe: 'WebGPU adapter by (part of) its name, e.g. llvmpipe; a comma-separated list gives each process of a node the entry of its local rank (default: GRAMHD_ADAPTER, else Dawn\'s choice). Under mpiexec/srun every rank trains data-parallel: rank 0\'s weights, averaged gradients, only rank 0 writes' })
     .option('objective', { choices: ['gan', 'reconstruction'] as const, describe: 'default: the --load_dir checkpoint\'s objective, else gan. gan: the authors\' adversarial training. reconstruction (stage one only, not in the authors\' code): a warm start where every image has its own latent code, optimised with the generator to render that image at its dataset pose (no flips); resume its checkpoint with --objective gan to continue adversarially (the generator\'s optimiser then starts afresh)' })
-    .option('recon_lr', { type: 'number', default: 1e-4, describe: 'reconstruction: the generator\'s Adam learning rate (the configuration\'s gen_lr is the GAN\'s)' })
-    .option('code_lr', { type: 'number', default: 1e-2, describe: 'reconstruction: the per-image codes\' Adam learning rate' })
+    .option('recon_lr', { type: 'number', describe: `reconstruction: the generator\'s Adam learning rate (the configuration\'s gen_lr is the GAN\'s); default ${RECONSTRUCTION_LEARNING_RATES.lr}, or the --load_dir checkpoint\'s` })
+    .option('code_lr', { type: 'number', describe: `reconstruction: the per-image codes\' Adam learning rate; default ${RECONSTRUCTION_LEARNING_RATES.codeLr}, or the --load_dir checkpoint\'s` })
+    .option('depth_lambda', { type: 'number', default: 0, describe: 'reconstruction: weight of the depth term, the mean squared error of the rendered depth on foreground pixels against the dataset\'s depth/<name>.npy maps (gramhd data synth --depth); 0: colour only' })
     .check((argv) => {
-      if (!(argv.recon_lr > 0)) throw new Error(`--recon_lr must be positive, got ${argv.recon_lr}`);
-      if (!(argv.code_lr > 0)) throw new Error(`--code_lr must be positive, got ${argv.code_lr}`);
+      if (!(argv.depth_lambda >= 0)) throw new Error(`--depth_lambda must be non-negative, got ${argv.depth_lambda}`);
+      if (argv.recon_lr !== undefined && !(argv.recon_lr > 0)) throw new Error(`--recon_lr must be positive, got ${argv.recon_lr}`);
+      if (argv.code_lr !== undefined && !(argv.code_lr > 0)) throw new Error(`--code_lr must be positive, got ${argv.code_lr}`);
       positive('total_step', argv.total_step);
       positive('sample_interval', argv.sample_interval);
       positive('save_interval', argv.save_interval);
@@ -96,7 +100,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
           : undefined,
         world,
         objective: args.objective,
-        reconstruction: { lr: args.recon_lr, codeLr: args.code_lr },
+        reconstruction: { lr: args.recon_lr, codeLr: args.code_lr, depthLambda: args.depth_lambda },
       });
       if (world.rank !== 0) return;
       console.error(`trained to step ${result.step} (${result.stepsPerSecond.toFixed(2)} steps/s); checkpoints saved at ${result.saved.join(', ') || 'no step'}`);

@@ -76,8 +76,8 @@ function writeMat(vars: Array<{ name: string; values: number[]; single?: boolean
 }
 
 /** A version-1 .npy file of a 1-D little-endian float32 or float64 array. */
-function writeNpy(values: number[], dtype: 'f4' | 'f8'): Uint8Array {
-  let header = `{'descr': '<${dtype}', 'fortran_order': False, 'shape': (${values.length},), }`;
+function writeNpy(values: number[], dtype: 'f4' | 'f8', shape: number[] = [values.length]): Uint8Array {
+  let header = `{'descr': '<${dtype}', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
   const total = 10 + header.length + 1;
   header = header.padEnd(header.length + ((64 - (total % 64)) % 64), ' ') + '\n';
   const data = dtype === 'f4' ? new Float32Array(values) : new Float64Array(values);
@@ -356,6 +356,19 @@ test('AFHQ layout: .npy poses, flipped yaw pi - p1, Lanczos resize then mirror',
       for (let x = 0; x < 5; x++) assert.is(image[c * 25 + y * 5 + x], unit(resized[(y * 5 + 4 - x) * 3 + c]));
     }
   }
+});
+
+test('depth maps: depth/<name>.npy at img_size; missing or mis-sized ones name the file', () => {
+  const dir = join(tmp, 'afhq');
+  mkdirSync(join(dir, 'depth'), { recursive: true });
+  const values = Array.from({ length: 25 }, (_, k) => (k % 3 === 0 ? 0 : 0.9 + k / 100));
+  writeFileSync(join(dir, 'depth', 'cat1.npy'), writeNpy(values, 'f4', [5, 5]));
+  writeFileSync(join(dir, 'depth', 'cat2.npy'), writeNpy(values.slice(0, 16), 'f4', [4, 4]));
+  const ds = openDataset(dir, { imgSize: 5 });
+  assert.equal(Array.from(ds.depth(0)), values.map((v) => Math.fround(v)));
+  assert.throws(() => ds.depth(1), (e: Error) => e.message.includes('cat2.npy') && e.message.includes('(5, 5) expected'));
+  rmSync(join(dir, 'depth', 'cat2.npy'));
+  assert.throws(() => ds.depth(1), (e: Error) => e.message.includes('cat2.npy: no depth map'));
 });
 
 test('dataset errors: empty folder, missing folder, only unusable files', () => {

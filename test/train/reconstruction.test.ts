@@ -1,6 +1,7 @@
 // The reconstruction warm start (train/reconstruction-process.ts): its code gradient against central
-// finite differences of a float64 MSE, rows outside the batch left alone, a fit that really fits on
-// the tiny disc dataset, and its checkpoint resuming as a GAN run.
+// finite differences of a float64 MSE, rows outside the batch left alone, the depth term against
+// float64 on the foreground, a fit that really fits on the tiny disc dataset, and its checkpoint
+// resuming as a GAN run.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import '../helpers/gpu.ts';
@@ -47,7 +48,7 @@ test('code gradient = central differences of the float64 MSE; codes outside the 
     const images = Tensor.fromData(target, [b, 3, size, size]).keep();
     const log = await process.reconstructionStep(images, poses, indices);
     images.dispose();
-    assert.ok(Math.abs(log.Total - mse0) < 1e-5 * mse0, `logged MSE ${log.Total} vs float64 ${mse0}`);
+    assert.ok(Math.abs(log.Total - mse0) < 1e-5 * mse0 && log.RGB === log.Total, `logged MSE ${log.Total} vs float64 ${mse0}`);
     const grad = await process.codes.grad!.toFloat32();
     // rows outside the batch: no gradient, and a first Adam step (zero moments) leaves them exactly as they were
     const after = await process.codes.toFloat32();
@@ -88,6 +89,56 @@ test('code gradient = central differences of the float64 MSE; codes outside the 
   }
 });
 
+test('depth term: the rendered depth against ground truth on foreground pixels only, weighted into Total', async () => {
+  const config = parseConfig(tinyConfig());
+  const { generator, discriminator } = buildModels(config, 5);
+  const process = new ReconstructionProcess(generator, discriminator, config.training!, { datasetSize: 3, lr: 1e-3, codeLr: 1e-2, depthLambda: 2 });
+  try {
+    const zDim = config.z_dim;
+    const size = config.img_size;
+    const indices = Int32Array.from([2]);
+    const poses = Float32Array.from([1.55, 1.62]);
+    const target = Float32Array.from({ length: 3 * size * size }, (_, k) => Math.cos(k * 0.21) * 0.5);
+    // a disc of foreground at depth 0.95, background 0 elsewhere
+    const depths = Float32Array.from({ length: size * size }, (_, p) => ((p % size) - 8) ** 2 + (Math.floor(p / size) - 8) ** 2 < 25 ? 0.95 : 0);
+    const codes = await process.codes.toFloat32();
+    const rendered = await tidyAsync(async () => {
+      const z = Tensor.fromData(codes.subarray(2 * zDim, 3 * zDim), [1, zDim]);
+      const out = noGrad(() => generator.forward(z, [cameraFromPose(poses[0], poses[1])]));
+      return { image: await out.image.toFloat32(), depth: await out.depth.toFloat32() };
+    });
+    let rgb = 0;
+    for (let k = 0; k < target.length; k++) rgb += (rendered.image[k] - target[k]) ** 2;
+    rgb /= target.length;
+    let depth = 0;
+    let count = 0;
+    depths.forEach((d, p) => {
+      if (d > 0) {
+        depth += (rendered.depth[p] - d) ** 2;
+        count++;
+      }
+    });
+    depth /= count;
+    const images = Tensor.fromData(target, [1, 3, size, size]).keep();
+    const log = await process.reconstructionStep(images, poses, indices, depths);
+    images.dispose();
+    assert.ok(Math.abs(log.RGB - rgb) < 1e-5 * rgb, `RGB ${log.RGB} vs ${rgb}`);
+    assert.ok(Math.abs(log.Depth - depth) < 1e-5 * depth, `Depth ${log.Depth} vs ${depth}`);
+    assert.ok(Math.abs(log.Total - (rgb + 2 * depth)) < 1e-5 * log.Total, `Total ${log.Total}`);
+    // a weight without depths is an error, not a silent colour-only step
+    const again = Tensor.fromData(target, [1, 3, size, size]).keep();
+    try {
+      await process.reconstructionStep(again, poses, indices).then(() => assert.unreachable('no depths'), (e: Error) => assert.match(e.message, /depth values/));
+    } finally {
+      again.dispose();
+    }
+  } finally {
+    process.dispose();
+    generator.dispose();
+    for (const t of discriminator.stateDict().values()) t.dispose();
+  }
+});
+
 test('reconstruction fits the disc dataset, saves its codes, and resumes as a GAN run', async () => {
   const out = join(root, 'run');
   const config = parseConfig(tinyConfig());
@@ -100,7 +151,7 @@ test('reconstruction fits the disc dataset, saves its codes, and resumes as a GA
   assert.equal(rows.map((r) => r.step), Array.from({ length: steps }, (_, i) => i + 1));
   for (const r of rows) {
     assert.ok(Number.isFinite(r.R_Total) && !('D_Total' in r), `step ${r.step}: only the reconstruction term`);
-    assert.ok(Math.abs(r.PSNR - 10 * Math.log10(4 / r.R_Total)) < 1e-9);
+    assert.ok(Math.abs(r.PSNR - 10 * Math.log10(4 / r.R_RGB)) < 1e-9 && r.R_RGB === r.R_Total);
   }
   // the images are dark (-0.84) with a bright disc: the fit must at least halve the first window's MSE
   const first = rows.slice(0, 10).reduce((s, r) => s + r.R_Total, 0) / 10;
@@ -112,16 +163,22 @@ test('reconstruction fits the disc dataset, saves its codes, and resumes as a GA
   assert.ok([...ckpt.tensors.keys()].some((k) => k.startsWith('optC/')));
   assert.is(ckpt.objective, 'reconstruction');
   assert.is(ckpt.scalars['optG/param_groups.0.betas.0'], 0.9);
+  // resumed, it stays a reconstruction run; a learning rate given then replaces the stored one
+  await train({ dataDir: data, outputDir: out, loadDir: out, totalStep: steps + 1, sampleInterval: 1000, saveInterval: 1000, progress: false, log: quiet, reconstruction: { lr: 5e-4 } });
+  const again = await readCheckpoint(join(out, `${steps + 1}.safetensors`));
+  assert.is(again.objective, 'reconstruction');
+  assert.is(again.scalars['optG/param_groups.0.lr'], 5e-4);
+  assert.is(again.scalars['optC/param_groups.0.lr'], 3e-2);
   // the same checkpoint goes on adversarially, its generator optimiser afresh at the GAN's settings
   const messages: string[] = [];
-  await train({ dataDir: data, outputDir: out, loadDir: out, objective: 'gan', totalStep: steps + 2, sampleInterval: 1000, saveInterval: 1000, progress: false, log: (m) => messages.push(m) });
+  await train({ dataDir: data, outputDir: out, loadDir: out, objective: 'gan', totalStep: steps + 3, sampleInterval: 1000, saveInterval: 1000, progress: false, log: (m) => messages.push(m) });
   assert.ok(messages.some((m) => m.includes('starts afresh for gan')), messages.join('\n'));
-  const gan = await readCheckpoint(join(out, `${steps + 2}.safetensors`));
+  const gan = await readCheckpoint(join(out, `${steps + 3}.safetensors`));
   assert.is(gan.objective, 'gan');
   assert.is(gan.scalars['optG/param_groups.0.lr'], config.training!.gen_lr);
   assert.is(gan.scalars['optG/param_groups.0.betas.0'], config.training!.betas[0]);
-  const resumed = readLog(out).slice(steps);
-  assert.equal(resumed.map((r) => r.step), [steps + 1, steps + 2]);
+  const resumed = readLog(out).slice(steps + 1);
+  assert.equal(resumed.map((r) => r.step), [steps + 2, steps + 3]);
   for (const r of resumed) assert.ok(Number.isFinite(r.D_Total) && Number.isFinite(r.G_Total), `step ${r.step}: GAN terms`);
   const svg = readFileSync(join(out, 'losses.svg'), 'utf8');
   assert.ok(svg.includes('Reconstruction losses') && svg.includes('R_Total'));
