@@ -8,7 +8,14 @@ import { gpuTimeSource, timeGpu } from '../../engine/timing.ts';
 test('timeGpu measures the work it is given, with timestamps where the adapter has them', async () => {
   await tidyAsync(async () => {
     const a = Tensor.fromData(new Float32Array(256 * 256).fill(1), [256, 256]);
-    const small = await timeGpu(() => tidy(() => { ops.matmul(a, a); }));
+    // untimed first: the pipeline's compilation is not the work being measured; then the fastest of
+    // three single products, so one stall cannot inflate the reference
+    await timeGpu(() => tidy(() => { ops.matmul(a, a); }));
+    let small = await timeGpu(() => tidy(() => { ops.matmul(a, a); }));
+    for (let k = 0; k < 2; k++) {
+      const again = await timeGpu(() => tidy(() => { ops.matmul(a, a); }));
+      if (again.ms < small.ms) small = again;
+    }
     const large = await timeGpu(() => tidy(() => { for (let i = 0; i < 8; i++) ops.matmul(a, a); }));
     assert.is(small.source, gpu.info.features.has('timestamp-query') ? 'timestamps' : 'wall-clock');
     assert.is(gpuTimeSource(), small.source);

@@ -94,7 +94,7 @@ if (!hasMpiexec) {
     const r = spawnSync('mpiexec', ['-n', '1', process.execPath, 'bin/gramhd.js', 'train', '--config', config, ...common, ':', '-n', '1', process.execPath, 'bin/gramhd.js', 'train', '--config', other, ...common],
       { cwd: repoRoot, encoding: 'utf8', env, timeout: 60_000 });
     assert.is.not(r.status, 0);
-    assert.match(r.stderr, /gramhd: ranks disagree on the configuration, seed, start step and step counts: rank 1 has .* but rank 0 has/);
+    assert.match(r.stderr, /gramhd: ranks disagree on the configuration, objective, seed, start step and step counts: rank 1 has .* but rank 0 has/);
     assert.match(r.stderr, /gramhd: ranks disagree on the configuration.*this rank 0 agrees/);
   });
 
