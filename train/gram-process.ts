@@ -50,7 +50,8 @@ export function clipGradients(params: readonly Tensor[], maxNorm: number): void 
   });
 }
 
-function dropGradients(params: readonly Tensor[]): void {
+/** Drops every parameter's gradient (torch's zero_grad(set_to_none=True) over a list). */
+export function dropGradients(params: readonly Tensor[]): void {
   for (const p of params) {
     p.grad?.dispose();
     p.grad = null;

@@ -668,43 +668,41 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       const next = step + 1;
       const batch = await loader.next();
       const images = Tensor.fromData(batch.images, [b, 3, s, s]).keep();
-      const poses = Tensor.fromData(batch.poses, [b, 2]).keep();
-      let dLog: LossLog = {};
-      let gLog: LossLog;
+      const reconstruction = trainer instanceof ReconstructionProcess ? trainer : null;
+      const gPrefix = reconstruction ? 'R_' : 'G_';
+      // the world's mean losses: every rank sees a NaN of any rank and stops at the same step
+      const checked = (losses: LossLog, prefix: string): LossLog => {
+        const mean = averageLosses(world, losses);
+        for (const [term, v] of Object.entries(mean)) if (!Number.isFinite(v)) throw new NonFiniteLossError(next, `${prefix}${term}`, v);
+        return mean;
+      };
+      let first: LossLog;
       const exchanged = { ...exchange };
-      if (trainer instanceof ReconstructionProcess) {
-        try {
+      try {
+        if (reconstruction) {
           let depths: Float32Array | undefined;
           if (depthLambda > 0) {
             depths = new Float32Array(b * s * s);
             batch.indices.forEach((index, k) => depths!.set(dataset.depth(index), k * s * s));
           }
-          gLog = await trainer.reconstructionStep(images, batch.poses, batch.indices, depths);
-        } finally {
-          images.dispose();
-          poses.dispose();
+          first = await reconstruction.reconstructionStep(images, batch.poses, batch.indices, depths);
+        } else {
+          const poses = Tensor.fromData(batch.poses, [b, 2]).keep();
+          try {
+            first = await trainer.dStep(images, poses);
+          } finally {
+            poses.dispose();
+          }
         }
-        if (nanAtStep === next) gLog.Total = NaN;
-        gLog = averageLosses(world, gLog);
-        for (const [term, v] of Object.entries(gLog)) if (!Number.isFinite(v)) throw new NonFiniteLossError(next, `R_${term}`, v);
-      } else {
-        try {
-          dLog = await trainer.dStep(images, poses);
-        } finally {
-          images.dispose();
-          poses.dispose();
-        }
-        if (nanAtStep === next) dLog.Total = NaN;
-        // the world's mean losses: every rank sees a NaN of any rank and stops at the same step
-        dLog = averageLosses(world, dLog);
-        for (const [term, v] of Object.entries(dLog)) if (!Number.isFinite(v)) throw new NonFiniteLossError(next, `D_${term}`, v);
-        gLog = averageLosses(world, await trainer.gStep(b));
-        for (const [term, v] of Object.entries(gLog)) if (!Number.isFinite(v)) throw new NonFiniteLossError(next, `G_${term}`, v);
+      } finally {
+        images.dispose();
       }
+      if (nanAtStep === next) first.Total = NaN;
+      const dLog: LossLog = reconstruction ? {} : checked(first, 'D_');
+      const gLog: LossLog = reconstruction ? checked(first, 'R_') : checked(await trainer.gStep(b), 'G_');
       step = next;
       const seconds = (performance.now() - t0) / 1000;
       const record: Record<string, number> = { step };
-      const gPrefix = trainer instanceof ReconstructionProcess ? 'R_' : 'G_';
       for (const [k, v] of Object.entries(dLog)) record[`D_${k}`] = v;
       for (const [k, v] of Object.entries(gLog)) record[`${gPrefix}${k}`] = v;
       // images span [-1, 1]: a peak-to-peak of 2

@@ -9,11 +9,10 @@
 // mean and covariance, so that fresh latents land among them. The discriminator is carried along untouched, so a
 // checkpoint of this process is also a GAN checkpoint.
 import { backward, ops, optim, Tensor, tidyAsync } from '../engine/index.ts';
-import type { Random } from '../engine/nn/random.ts';
 import { cameraFromPose } from '../model/camera.ts';
 import type { GramEncoderDiscriminator } from '../model/discriminator/gram-encoder.ts';
 import type { GramGenerator } from '../model/gram.ts';
-import { clipGradients, GramProcess, type LossLog, type ProcessOptions, type ProcessSettings } from './gram-process.ts';
+import { clipGradients, dropGradients, GramProcess, type LossLog, type ProcessOptions, type ProcessSettings } from './gram-process.ts';
 import { meanSquaredError } from './losses.ts';
 
 const RECONSTRUCTION_BETAS: [number, number] = [0.9, 0.999];
@@ -29,10 +28,8 @@ export interface ReconstructionOptions extends ProcessOptions {
   /** The codes' Adam learning rate. */
   codeLr: number;
   /** The codes to start from, [datasetSize, z_dim] row-major (train/principal-codes.ts); default:
-   * N(0, I) draws from codeRng. */
+   * N(0, I) draws from the process's rng. */
   initialCodes?: Float32Array;
-  /** Draws random initial codes (default: the process's rng). */
-  codeRng?: Random;
   /** Weight of the depth term (0: none; steps then need ground-truth depth maps). */
   depthLambda?: number;
 }
@@ -55,7 +52,7 @@ export class ReconstructionProcess extends GramProcess {
     if (!(this.depthLambda >= 0)) throw new Error(`--depth_lambda must be non-negative, got ${this.depthLambda}`);
     this.optimizerG.betas = [...RECONSTRUCTION_BETAS];
     const zDim = generator.config.z_dim;
-    const initial = options.initialCodes ?? (options.codeRng ?? this.rng).normalArray(datasetSize * zDim);
+    const initial = options.initialCodes ?? this.rng.normalArray(datasetSize * zDim);
     if (initial.length !== datasetSize * zDim) throw new Error(`reconstruction: ${initial.length} initial code values for ${datasetSize} codes of ${zDim}`);
     this.codes = Tensor.fromData(initial, [datasetSize, zDim]).keep();
     this.codes.requiresGrad = true;
@@ -77,10 +74,7 @@ export class ReconstructionProcess extends GramProcess {
     const b = indices.length;
     if (realImages.shape[0] !== b || realPoses.length !== 2 * b) throw new Error(`reconstruction: ${b} indices for ${realImages.shape[0]} images and ${realPoses.length / 2} poses`);
     for (const i of indices) if (!(i >= 0 && i < this.codes.shape[0])) throw new Error(`reconstruction: image index ${i} outside the ${this.codes.shape[0]} codes`);
-    for (const p of params) {
-      p.grad?.dispose();
-      p.grad = null;
-    }
+    dropGradients(params);
     this.optimizerCodes.zeroGrad();
     const cameras = Array.from({ length: b }, (_, k) => cameraFromPose(realPoses[2 * k], realPoses[2 * k + 1]));
     if (this.depthLambda > 0 && depths?.length !== realImages.size / realImages.shape[1]) throw new Error(`reconstruction: a depth weight needs ${realImages.size / realImages.shape[1]} depth values for the batch, got ${depths?.length ?? 0}`);
@@ -103,8 +97,8 @@ export class ReconstructionProcess extends GramProcess {
       backward(total);
       return { Total: await total.item(), RGB: await rgb.item(), ...(depthTerm ? { Depth: await depthTerm.item() } : {}) };
     });
-    await this.reduceGradients?.(params);
-    await this.reduceGradients?.([this.codes]);
+    // one exchange for both: the codes of every rank's batch rows, summed into the mean
+    await this.reduceGradients?.([...params, this.codes]);
     clipGradients(params, this.settings.grad_clip);
     this.optimizerG.step();
     this.optimizerCodes.step();
