@@ -160,6 +160,22 @@ export function withEncoder(fn: (encoder: GPUCommandEncoder) => void): void {
   fn(enc);
 }
 
+/**
+ * Copies `bytes` from each source offset to its destination offset (byte offsets, multiples of 4)
+ * with the encoder's buffer copies instead of a kernel: a memcpy on CPU adapters, where a copy
+ * kernel pays a per-lane load and store per element, and a DMA on GPUs. The buffers must differ.
+ * Returns false, encoding nothing, inside a timedPass, whose work must stay in one compute pass.
+ */
+export function copyBufferRuns(src: GPUBuffer, dst: GPUBuffer, runs: readonly { from: number; to: number }[], bytes: number): boolean {
+  if (passTimestamps) return false;
+  withEncoder((enc) => {
+    for (const { from, to } of runs) enc.copyBufferToBuffer(src, from, dst, to, bytes);
+  });
+  dispatches += runs.length;
+  if (dispatches >= MAX_DISPATCHES_PER_SUBMIT) flush();
+  return true;
+}
+
 /** Submits everything encoded so far. */
 export function flush(): void {
   if (!encoder) return;

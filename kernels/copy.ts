@@ -1,21 +1,41 @@
 // The strided copy behind permute, slice, concat, padding-into-zeros and flips: for every index of
 // an iteration shape, dst[dstOffset + idx.dstStrides] = src[srcOffset + idx.srcStrides]. Strides are
-// signed so a negative stride walks backwards.
+// signed so a negative stride walks backwards. (Long contiguous runs between distinct buffers go
+// through buffer copies instead: engine/ops/shape.ts.)
 import type { Kernel } from '../engine/runtime.ts';
-import { linearIndexFn, MAX_RANK, VEC_AT } from './wgsl.ts';
+import { linearIndexFn, MAX_RANK } from './wgsl.ts';
 
 export const COPY_WG = 256;
 
-export const stridedCopyKernel: Kernel = {
-  key: 'strided-copy',
-  code: /* wgsl */ `
+const kernels = new Map<number, Kernel>();
+
+/** The copy for iteration shapes of exactly `rank` dimensions (after coalescing). The index
+ * arithmetic is unrolled with constant indices into the uniform: on llvmpipe a uniform read at a
+ * dynamic index is a per-lane gather, three per dimension per element, which made the generic loop
+ * run at ~15 M elements/s. */
+export function stridedCopyKernel(rank: number): Kernel {
+  if (!Number.isInteger(rank) || rank < 0 || rank > MAX_RANK) throw new Error(`copies support rank <= ${MAX_RANK}, got ${rank}`);
+  let kernel = kernels.get(rank);
+  if (!kernel) {
+    const at = (v: string, k: number) => `${v}[${k >> 2}][${k & 3}]`;
+    const dims = Array.from({ length: rank }, (_, j) => rank - 1 - j).map((k) => {
+      const index = k === 0 ? 'rem' : `rem % ${at('P.shape', k)}`;
+      return `{
+    let c = i32(${index});
+    ${k === 0 ? '' : `rem = rem / ${at('P.shape', k)};`}
+    s += c * bitcast<i32>(${at('P.src', k)});
+    d += c * bitcast<i32>(${at('P.dst', k)});
+  }`;
+    });
+    kernel = {
+      key: `strided-copy:r${rank}`,
+      code: /* wgsl */ `
 struct Params { n: u32, rank: u32, srcOffset: i32, dstOffset: i32,
   shape: array<vec4<u32>, 2>, src: array<vec4<u32>, 2>, dst: array<vec4<u32>, 2> };
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> x: array<u32>;
 @group(0) @binding(2) var<storage, read_write> y: array<u32>;
 ${linearIndexFn(COPY_WG)}
-${VEC_AT}
 @compute @workgroup_size(${COPY_WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = linearIndex(gid, nwg);
@@ -23,16 +43,14 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   var rem = i;
   var s = P.srcOffset;
   var d = P.dstOffset;
-  for (var k = i32(P.rank) - 1; k >= 0; k--) {
-    let size = at8(P.shape, u32(k));
-    let c = i32(rem % size);
-    rem = rem / size;
-    s += c * bitcast<i32>(at8(P.src, u32(k)));
-    d += c * bitcast<i32>(at8(P.dst, u32(k)));
-  }
+  ${dims.join('\n  ')}
   y[d] = x[s];
 }`,
-};
+    };
+    kernels.set(rank, kernel);
+  }
+  return kernel;
+}
 
 export function stridedCopyUniforms(shape: readonly number[], srcOffset: number, src: readonly number[], dstOffset: number, dst: readonly number[]): Uint32Array {
   if (shape.length > MAX_RANK) throw new Error(`copies support rank <= ${MAX_RANK}, got [${shape.join(', ')}]`);

@@ -3,7 +3,7 @@
 // concat -> slices), so gradients of gradients work.
 import { COPY_WG, stridedCopyKernel, stridedCopyUniforms } from '../../kernels/copy.ts';
 import { record } from '../autograd.ts';
-import { dispatch } from '../runtime.ts';
+import { copyBufferRuns, dispatch } from '../runtime.ts';
 import { numel, Tensor } from '../tensor.ts';
 import { eq, full, mapElements, toF32 } from './elementwise.ts';
 
@@ -39,11 +39,31 @@ export function coalesceCopy(shape: readonly number[], src: readonly number[], d
   return out;
 }
 
+/** Contiguous runs at least this long (elements) and at most this many go through buffer copies. */
+const MIN_BUFFER_RUN = 1024;
+const MAX_BUFFER_RUNS = 256;
+
+/** The start (in elements) of every contiguous run of a coalesced copy whose last dimension is
+ * contiguous on both sides: the outer indices enumerated in order. */
+function runStarts(c: { shape: number[]; src: number[]; dst: number[] }, srcOffset: number, dstOffset: number): { from: number; to: number }[] {
+  let starts = [{ from: srcOffset, to: dstOffset }];
+  for (let d = 0; d < c.shape.length - 1; d++) {
+    starts = starts.flatMap((s) => Array.from({ length: c.shape[d] }, (_, i) => ({ from: s.from + i * c.src[d], to: s.to + i * c.dst[d] })));
+  }
+  return starts;
+}
+
 function copyInto(dst: Tensor, src: Tensor, shape: readonly number[], srcOffset: number, srcStrides: readonly number[], dstOffset: number, dstStrides: readonly number[]): void {
   const n = numel(shape);
   if (n === 0) return;
   const c = coalesceCopy(shape, srcStrides, dstStrides);
-  dispatch(stridedCopyKernel, [src.buffer, dst.buffer], stridedCopyUniforms(c.shape, srcOffset, c.src, dstOffset, c.dst), Math.ceil(n / COPY_WG));
+  const run = c.shape[c.shape.length - 1];
+  if (src.buffer !== dst.buffer && c.src[c.shape.length - 1] === 1 && c.dst[c.shape.length - 1] === 1 && run >= MIN_BUFFER_RUN && n / run <= MAX_BUFFER_RUNS) {
+    const bytes = 4; // f32 and i32
+    const runs = runStarts(c, srcOffset, dstOffset).map((r) => ({ from: r.from * bytes, to: r.to * bytes }));
+    if (copyBufferRuns(src.buffer, dst.buffer, runs, run * bytes)) return;
+  }
+  dispatch(stridedCopyKernel(c.shape.length), [src.buffer, dst.buffer], stridedCopyUniforms(c.shape, srcOffset, c.src, dstOffset, c.dst), Math.ceil(n / COPY_WG));
 }
 
 function normDim(dim: number, rank: number): number {

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import '../helpers/gpu.ts';
-import { ops, Tensor, tidyAsync } from '../../engine/index.ts';
+import { grad, ops, Tensor, tidyAsync } from '../../engine/index.ts';
 import { assertClose, checkOp, numel, randomArray } from '../helpers/reference.ts';
 
 /** Float64 reduction of x (shape) over dims with keepdim. */
@@ -183,3 +183,40 @@ test('grad(): createGraph gives a differentiable gradient; allowUnused; backward
 });
 
 test.run();
+
+test('concat, narrow and their gradients over long contiguous runs (buffer copies) are exact', async () => {
+  await tidyAsync(async () => {
+    // planes of 32 x 40 = 1280 floats: each sample's channel block is one run >= the buffer-copy minimum
+    const plane = 32 * 40;
+    const a = randomArray(2 * 3 * plane, 1);
+    const b = randomArray(2 * 2 * plane, 2);
+    const r = randomArray(2 * 5 * plane, 3);
+    const ta = Tensor.fromData(Float32Array.from(a), [2, 3, 32, 40]);
+    const tb = Tensor.fromData(Float32Array.from(b), [2, 2, 32, 40]);
+    ta.requiresGrad = true;
+    tb.requiresGrad = true;
+    const joined = ops.concat([ta, tb], 1);
+    const expected = new Float32Array(2 * 5 * plane);
+    for (let n = 0; n < 2; n++) {
+      expected.set(Float32Array.from(a.slice(n * 3 * plane, (n + 1) * 3 * plane)), n * 5 * plane);
+      expected.set(Float32Array.from(b.slice(n * 2 * plane, (n + 1) * 2 * plane)), (n * 5 + 3) * plane);
+    }
+    assert.equal(Array.from(await joined.data()), Array.from(expected));
+    const middle = ops.narrow(joined, 1, 2, 2);
+    const expectedMiddle = new Float32Array(2 * 2 * plane);
+    for (let n = 0; n < 2; n++) expectedMiddle.set(expected.subarray((n * 5 + 2) * plane, (n * 5 + 4) * plane), n * 2 * plane);
+    assert.equal(Array.from(await middle.data()), Array.from(expectedMiddle));
+    // d sum(narrow(concat(a, b)) * r') / d(a, b): r' lands on channel 2 of a and channel 0 of b, zero elsewhere
+    const rt = Tensor.fromData(Float32Array.from(r.slice(0, 2 * 2 * plane)), [2, 2, 32, 40]);
+    const [ga, gb] = grad(ops.sum(ops.mul(middle, rt)), [ta, tb]);
+    const rf = Float32Array.from(r.slice(0, 2 * 2 * plane));
+    const expectedGa = new Float32Array(2 * 3 * plane);
+    const expectedGb = new Float32Array(2 * 2 * plane);
+    for (let n = 0; n < 2; n++) {
+      expectedGa.set(rf.subarray(n * 2 * plane, (n * 2 + 1) * plane), (n * 3 + 2) * plane);
+      expectedGb.set(rf.subarray((n * 2 + 1) * plane, (n * 2 + 2) * plane), n * 2 * plane);
+    }
+    assert.equal(Array.from(await ga!.data()), Array.from(expectedGa));
+    assert.equal(Array.from(await gb!.data()), Array.from(expectedGb));
+  });
+});
