@@ -30,6 +30,11 @@ export interface ConvBlock {
   channels: number;
   columns: number;
   subgroupSize: number | null;
+  /** Forward only: adds a bias per out-channel (binding 4) as the outputs are stored. */
+  bias?: boolean;
+  /** Forward only, for kw = 3 and sw = 1: the three taps of a kernel row share their input loads
+   * (columns + 2 per input channel instead of 3 x columns). */
+  rowOf3?: boolean;
 }
 
 export function convWorkgroupSize(block: ConvBlock): number {
@@ -56,7 +61,7 @@ const lines = (parts: string[], indent: string) => parts.join(`\n${indent}`);
  * along x enumerate `count` items (what they are is each kernel's own); workgroup z is the
  * (sample, group). Lanes past the end compute a clamped duplicate and skip only the stores, so no
  * early return makes the loops divergent (and every lane takes part in the broadcasts). */
-function header(block: ConvBlock, bindings: [string, string, string], count: string): string {
+function header(block: ConvBlock, bindings: [string, string, string], count: string, extra = ''): string {
   const sg = block.subgroupSize !== null;
   return /* wgsl */ `${sg ? 'enable subgroups;' : ''}
 struct Geometry { n: u32, c: u32, h: u32, w: u32, o: u32, ho: u32, wo: u32, groups: u32,
@@ -64,7 +69,7 @@ struct Geometry { n: u32, c: u32, h: u32, w: u32, o: u32, ho: u32, wo: u32, grou
 @group(0) @binding(0) var<uniform> P: Geometry;
 @group(0) @binding(1) var<storage, read> ${bindings[0]}: array<f32>;
 @group(0) @binding(2) var<storage, read> ${bindings[1]}: array<f32>;
-@group(0) @binding(3) var<storage, read_write> ${bindings[2]}: array<f32>;
+@group(0) @binding(3) var<storage, read_write> ${bindings[2]}: array<f32>;${extra}
 @compute @workgroup_size(${convWorkgroupSize(block)})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>${sg ? ', @builtin(subgroup_invocation_id) lane: u32' : ''}) {
   let cg = P.c / P.groups;
@@ -101,10 +106,12 @@ function blockProducts(block: ConvBlock): { declare: string[]; accumulate: strin
   };
 }
 
-/** Stores acc{m}_{q}[t] at `at(m, column)` where `rowOk(m)` and `columnOk(column)` hold. */
-function blockStores(block: ConvBlock, out: string, rowOk: (m: number) => string, columnOk: (col: number) => string, at: (m: number, col: number) => string): string {
+/** Stores acc{m}_{q}[t] (plus `addend(m)` where given) at `at(m, column)` where `rowOk(m)` and
+ * `columnOk(column)` hold. */
+function blockStores(block: ConvBlock, out: string, rowOk: (m: number) => string, columnOk: (col: number) => string, at: (m: number, col: number) => string,
+  addend?: (m: number) => string): string {
   return lines(range(block.channels).map((m) => `if (${rowOk(m)}) {
-    ${lines(range(block.columns).map((col) => `if (${columnOk(col)}) { ${out}[${at(m, col)}] = acc${m}_${Math.floor(col / 4)}[${col % 4}]; }`), '    ')}
+    ${lines(range(block.columns).map((col) => `if (${columnOk(col)}) { ${out}[${at(m, col)}] = acc${m}_${Math.floor(col / 4)}[${col % 4}]${addend ? ` + ${addend(m)}` : ''}; }`), '    ')}
   }`), '  ');
 }
 
@@ -112,9 +119,10 @@ function checkBlock(b: ConvBlock): void {
   if (b.columns % 4 !== 0 || b.columns < 4 || b.channels < 1) throw new Error(`conv block ${b.channels}x${b.columns}: columns must be a positive multiple of 4`);
 }
 
-const keyOf = (name: string, b: ConvBlock) => `${name}:${b.channels}x${b.columns}${b.subgroupSize ? `:sg${b.subgroupSize}` : ''}`;
+const keyOf = (name: string, b: ConvBlock) => `${name}:${b.channels}x${b.columns}${b.subgroupSize ? `:sg${b.subgroupSize}` : ''}${b.bias ? ':bias' : ''}${b.rowOf3 ? ':row3' : ''}`;
 
-/** y[n, o, i, j] = sum over c, a, b of x[n, c, i*sh - ph + a, j*sw - pw + b] * w[o, c, a, b].
+/** y[n, o, i, j] = sum over c, a, b of x[n, c, i*sh - ph + a, j*sw - pw + b] * w[o, c, a, b]
+ * (+ bias[o] with block.bias, saving the separate broadcast add's pass over y).
  * One invocation: `channels` out-channels x `columns` adjacent pixels of one output row. x runs
  * over (row, column block), `blocks` = column blocks per output row; workgroup y = out-channel
  * block, so the weights' addresses are the same in every lane. */
@@ -125,7 +133,7 @@ export function convForwardKernel(block: ConvBlock): Kernel {
   const products = blockProducts(block);
   return {
     key: keyOf('conv2d', block),
-    code: () => /* wgsl */ `${header(block, ['x', 'wt', 'y'], 'P.ho * P.blocks')}
+    code: () => /* wgsl */ `${header(block, ['x', 'wt', 'y'], 'P.ho * P.blocks', block.bias ? '\n@group(0) @binding(4) var<storage, read> bias: array<f32>;' : '')}
   let o0 = wid.y * ${block.channels}u;
   let row = idx / P.blocks;
   let j0 = (idx % P.blocks) * ${block.columns}u;
@@ -138,7 +146,7 @@ export function convForwardKernel(block: ConvBlock): Kernel {
     let ih = i32(row * P.sh + a) - i32(P.ph);
     let rowIn = ih >= 0 && ih < i32(P.h);
     let xRow = xBase + u32(clamp(ih, 0, i32(P.h) - 1)) * P.w;
-    for (var b = 0u; b < P.kw; b++) {
+    ${block.rowOf3 ? rowOf3Body(block, weights, products) : `for (var b = 0u; b < P.kw; b++) {
       ${lines(Q.map((q) => `let iw${q} = vec4<i32>((vec4<u32>(j0 + ${4 * q}u) + vec4<u32>(0u, 1u, 2u, 3u)) * P.sw + b) - i32(P.pw);`), '      ')}
       ${lines(Q.map((q) => `let in${q} = (iw${q} >= vec4<i32>(0)) & (iw${q} <= lastCol) & vec4<bool>(rowIn);`), '      ')}
       ${lines(Q.map((q) => `let at${q} = vec4<u32>(clamp(iw${q}, vec4<i32>(0), lastCol)) + xRow;`), '      ')}
@@ -151,14 +159,38 @@ export function convForwardKernel(block: ConvBlock): Kernel {
         xi += hw;
         wi += khkw;
       }
-    }
+    }`}
   }
   if (!inRange) { return; }
   let plane = P.ho * P.wo;
   let yRow = (n * P.o + g * og + o0) * plane + row * P.wo + j0;
-  ${blockStores(block, 'y', (m) => `o0 + ${m}u < og`, (col) => `j0 + ${col}u < P.wo`, (m, col) => `yRow + ${m}u * plane + ${col}u`)}
+  ${block.bias ? lines(range(block.channels).map((m) => `let bias${m} = bias[g * og + min(o0 + ${m}u, og - 1u)];`), '  ') : ''}
+  ${blockStores(block, 'y', (m) => `o0 + ${m}u < og`, (col) => `j0 + ${col}u < P.wo`, (m, col) => `yRow + ${m}u * plane + ${col}u`, block.bias ? (m) => `bias${m}` : undefined)}
 }`,
   };
+}
+
+/** The forward's channel loop for one kernel row when kw = 3 and sw = 1: output column j0 + col
+ * takes input column j0 + col + b - pw at tap b, so the columns + 2 inputs t = col + b are loaded
+ * once per input channel and each tap's vec4s are assembled from them. */
+function rowOf3Body(block: ConvBlock, weights: ReturnType<typeof rowLoads>, products: ReturnType<typeof blockProducts>): string {
+  const T = range(block.columns + 2);
+  const Q = range(block.columns / 4);
+  return `${lines(T.map((t) => `let iw${t} = i32(j0 + ${t}u) - i32(P.pw);`), '    ')}
+    ${lines(T.map((t) => `let in${t} = iw${t} >= 0 && iw${t} < i32(P.w) && rowIn;`), '    ')}
+    ${lines(T.map((t) => `let at${t} = u32(clamp(iw${t}, 0, i32(P.w) - 1)) + xRow;`), '    ')}
+    var xi = 0u;
+    var wi = a * 3u;
+    for (var c = 0u; c < cg; c++) {
+      ${lines(T.map((t) => `let x${t} = select(0.0, x[at${t} + xi], in${t});`), '      ')}
+      ${lines(range(3).map((b) => `{
+        ${lines(Q.map((q) => `let v${q} = vec4<f32>(${range(4).map((u) => `x${4 * q + u + b}`).join(', ')});`), '        ')}
+        ${lines(weights.load('wt', `wi + ${b}u`), '        ')}
+        ${lines(products.accumulate, '        ')}
+      }`), '      ')}
+      xi += hw;
+      wi += khkw;
+    }`;
 }
 
 /** The adjoint of the forward in x (a transposed convolution):

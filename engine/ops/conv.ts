@@ -127,17 +127,20 @@ function launch({ kernel, block }: { kernel: Kernel; block: ConvBlock }, buffers
 
 const blocksOf = (count: number, size: number) => Math.ceil(count / size);
 
-/** y = F(x, w): [N, O, Ho, Wo]. */
-function convolve(x: Tensor, weight: Tensor, g: Geometry): Tensor {
+/** y = F(x, w) (+ bias [O] per out-channel, added by the kernel): [N, O, Ho, Wo]. */
+function convolve(x: Tensor, weight: Tensor, g: Geometry, bias: Tensor | null = null): Tensor {
   const y = Tensor.empty([g.n, g.o, g.ho, g.wo]);
   if (y.size > 0) {
-    const chosen = kernelFor(convForwardKernel, g, g.o / g.groups, g.wo);
+    const rowOf3 = g.kw === 3 && g.sw === 1;
+    const chosen = kernelFor((b) => convForwardKernel({ ...b, bias: bias !== null, rowOf3 }), g, g.o / g.groups, g.wo);
     const blocks = blocksOf(g.wo, chosen.block.columns);
-    launch(chosen, [x.buffer, weight.buffer, y.buffer], g, blocks, g.ho * blocks, blocksOf(g.o / g.groups, chosen.block.channels));
+    const buffers = [x.buffer, weight.buffer, y.buffer, ...(bias ? [bias.buffer] : [])];
+    launch(chosen, buffers, g, blocks, g.ho * blocks, blocksOf(g.o / g.groups, chosen.block.channels));
   }
-  return record(y, 'conv2d', [x, weight], (gy) => [
+  return record(y, 'conv2d', bias ? [x, weight, bias] : [x, weight], (gy) => [
     x.requiresGrad ? transposeConvolve(gy, weight, g) : null,
     weight.requiresGrad ? weightGradient(x, gy, g) : null,
+    ...(bias ? [bias.requiresGrad ? sum(gy, [0, 2, 3]) : null] : []),
   ]);
 }
 
@@ -202,7 +205,9 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, options:
     return conv2d(padded, weight, bias, { ...options, padding: 0, paddingMode: 'zeros' });
   }
   const g = geometry('conv2d', x.shape, weight.shape, options);
-  return withBias(convolve(x, weight, g), bias, 'conv2d');
+  if (bias && (bias.rank !== 1 || bias.shape[0] !== g.o)) throw new Error(`conv2d: bias must be [${g.o}], got ${shapeText(bias.shape)}`);
+  if (bias) requireF32('conv2d', bias);
+  return convolve(x, weight, g, bias ?? null);
 }
 
 /** The gradient of conv2d (zeros padding) with respect to its input, as torch.nn.grad.conv2d_input:
