@@ -11,11 +11,16 @@
 // GFLOP/s from CPU time, as other loads shared the machine) a 64-channel 3x3 conv at 64x64, batch
 // 8: forward ~6.5 with 8 x 8 blocks and no subgroups, ~17 with 16 x 4 blocks and broadcasts (16 x 8
 // and 32 x 4 no faster, 16 x 16 slower); input gradient 6.6 -> 15.8; weight gradient 4.6 -> 8 with
-// 16 x 4 and ~11 with 32 x 4 (64 x 4 and 32 x 8 no faster).
+// 16 x 4 and ~11 with 32 x 4 (64 x 4 and 32 x 8 no faster). Where the forward's time goes (16 x 4,
+// [8, 128, 64, 64] -> 32, wall time): 210 ms in all, ~70 ms of it the input loads, ~55 ms the weight
+// loads and broadcasts, the rest the multiply-adds, which llvmpipe emits as mul, add and a blend
+// with the loop's execution mask, the accumulators spilled (unrolling the channel loop by 2 or 4
+// made it slower). Hence the row-of-3 variant, whose three taps share their input loads: 1.2-1.8x
+// on the super-resolution trunk's shapes.
 //
 // Layouts: x [N, C, H, W], y [N, O, Ho, Wo], weight [O, C/groups, kh, kw] shared by the batch
 // (wBatch = 0) or one such block per sample (wBatch = its size). The geometry is a uniform; the
-// kernel key holds only the block shape.
+// kernel key holds only the block shape and variant.
 import type { Kernel } from '../engine/runtime.ts';
 
 /** Workgroup size of the kernels without subgroups (those with subgroups use one subgroup). */
