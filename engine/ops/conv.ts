@@ -187,10 +187,15 @@ function weightGradient(x: Tensor, gy: Tensor, g: Geometry): Tensor {
   ]);
 }
 
+function checkBias(bias: Tensor, o: number, op: string): void {
+  if (bias.rank !== 1 || bias.shape[0] !== o) throw new Error(`${op}: bias must be [${o}], got ${shapeText(bias.shape)}`);
+  requireF32(op, bias);
+}
+
 function withBias(y: Tensor, bias: Tensor | null | undefined, op: string): Tensor {
   if (!bias) return y;
   const o = y.shape[1];
-  if (bias.rank !== 1 || bias.shape[0] !== o) throw new Error(`${op}: bias must be [${o}], got ${shapeText(bias.shape)}`);
+  checkBias(bias, o, op);
   return add(y, reshape(bias, [1, o, 1, 1]));
 }
 
@@ -205,8 +210,7 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, options:
     return conv2d(padded, weight, bias, { ...options, padding: 0, paddingMode: 'zeros' });
   }
   const g = geometry('conv2d', x.shape, weight.shape, options);
-  if (bias && (bias.rank !== 1 || bias.shape[0] !== g.o)) throw new Error(`conv2d: bias must be [${g.o}], got ${shapeText(bias.shape)}`);
-  if (bias) requireF32('conv2d', bias);
+  if (bias) checkBias(bias, g.o, 'conv2d');
   return convolve(x, weight, g, bias ?? null);
 }
 
