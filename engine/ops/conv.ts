@@ -18,7 +18,7 @@ import { add, mul, rsqrt, square } from './elementwise.ts';
 import { fixedSubgroupSize, matmul } from './matmul.ts';
 import { pad } from './pad.ts';
 import { sum } from './reduce.ts';
-import { reshape, slice, stack } from './shape.ts';
+import { permute, reshape, slice, stack } from './shape.ts';
 
 type Pair = number | readonly [number, number];
 
@@ -127,15 +127,46 @@ function launch({ kernel, block }: { kernel: Kernel; block: ConvBlock }, buffers
 
 const blocksOf = (count: number, size: number) => Math.ceil(count / size);
 
+/** The whole-3x3 forward for subgroup adapters: 4 out-channels per lane (32 with llvmpipe's 8
+ * lanes) by 8 columns, the best of 16 x 4 to 64 x 8 on the super-resolution shapes. Chosen where a
+ * group has at least 3 x the subgroup size of out-channels, so that padding the last block wastes
+ * little (the SR's 3-channel output conv keeps row-of-3 with 8-channel blocks). */
+function square3Kernel(g: Geometry, bias: boolean): { kernel: Kernel; block: ConvBlock } {
+  const S = g.subgroupSize!;
+  const block: ConvBlock = { channels: 4 * S, columns: 8, subgroupSize: S, bias, square3: true };
+  return { kernel: convForwardKernel(block), block };
+}
+
+/** The weights [(N,) O, C/groups, 3, 3] as the 3 x 3 forward kernel reads them:
+ * [(N,) groups, out-channel blocks, C/groups, 9 taps, block], the out-channels padded with zeros
+ * to whole blocks, so that one vec4 load gives a lane 4 out-channels of a tap. */
+function packSquare3Weights(weight: Tensor, g: Geometry, block: number): Tensor {
+  const og = g.o / g.groups;
+  const cg = g.c / g.groups;
+  const lead = (g.perSample ? g.n : 1) * g.groups;
+  const blocks = Math.ceil(og / block);
+  return noGrad(() => {
+    const rows = reshape(weight, [lead, og, cg * 9]);
+    const padded = blocks * block > og ? pad(rows, [0, blocks * block - og, 0, 0]) : rows;
+    const packed = permute(reshape(padded, [lead, blocks, block, cg * 9]), [0, 1, 3, 2]);
+    if (padded !== rows) padded.dispose();
+    return packed;
+  });
+}
+
 /** y = F(x, w) (+ bias [O] per out-channel, added by the kernel): [N, O, Ho, Wo]. */
 function convolve(x: Tensor, weight: Tensor, g: Geometry, bias: Tensor | null = null): Tensor {
   const y = Tensor.empty([g.n, g.o, g.ho, g.wo]);
   if (y.size > 0) {
-    const rowOf3 = g.kw === 3 && g.sw === 1;
-    const chosen = kernelFor((b) => convForwardKernel({ ...b, bias: bias !== null, rowOf3 }), g, g.o / g.groups, g.wo);
+    const square3 = g.subgroupSize !== null && g.kh === 3 && g.kw === 3 && g.sh === 1 && g.sw === 1
+      && g.o / g.groups >= 3 * g.subgroupSize;
+    const rowOf3 = !square3 && g.kw === 3 && g.sw === 1;
+    const chosen = square3 ? square3Kernel(g, bias !== null) : kernelFor((b) => convForwardKernel({ ...b, bias: bias !== null, rowOf3 }), g, g.o / g.groups, g.wo);
     const blocks = blocksOf(g.wo, chosen.block.columns);
-    const buffers = [x.buffer, weight.buffer, y.buffer, ...(bias ? [bias.buffer] : [])];
+    const packed = square3 ? packSquare3Weights(weight, g, chosen.block.channels) : null;
+    const buffers = [x.buffer, (packed ?? weight).buffer, y.buffer, ...(bias ? [bias.buffer] : [])];
     launch(chosen, buffers, g, blocks, g.ho * blocks, blocksOf(g.o / g.groups, chosen.block.channels));
+    packed?.dispose();
   }
   return record(y, 'conv2d', bias ? [x, weight, bias] : [x, weight], (gy) => [
     x.requiresGrad ? transposeConvolve(gy, weight, g) : null,

@@ -98,6 +98,12 @@ const cases: Case[] = [
   { name: '2x2 kernel on a 2x2 map', x: [2, 6, 2, 2], w: [3, 6, 2, 2] },
   { name: 'per-sample weights', x: [2, 3, 5, 5], w: [2, 4, 3, 3, 3], bias: true, opts: { padding: 1 } },
   { name: 'per-sample stride 2 groups 2', x: [2, 4, 7, 6], w: [2, 4, 2, 3, 3], opts: { stride: 2, padding: 1, groups: 2 } },
+  // at least 3 x the subgroup size of out-channels per group: the subgroup kernel's whole-3x3 variant
+  // (blocks of 4 out-channels per lane, padded when the count is not a multiple; 13 columns: a
+  // partial block of 8)
+  { name: '3x3 stride 1, 36 out-channels', x: [1, 2, 4, 13], w: [36, 2, 3, 3], bias: true, opts: { padding: 1 } },
+  { name: '3x3 stride 1, 26 out-channels per group, groups 2', x: [1, 4, 3, 7], w: [52, 2, 3, 3], opts: { padding: 1, groups: 2 } },
+  { name: '3x3 stride 1 per sample, 26 out-channels, no padding', x: [2, 1, 4, 10], w: [2, 26, 1, 3, 3], bias: true },
 ];
 
 for (const kernel of kernelChoices) for (const k of cases) {
