@@ -43,12 +43,24 @@ export interface ConvBlock {
   subgroupSize: number | null;
   /** Forward only: adds a bias per out-channel (binding 4) as the outputs are stored. */
   bias?: boolean;
+  /** Forward only, the rest of the store's epilogue (see ConvEpilogueSpec). */
+  epilogue?: ConvEpilogueSpec;
   /** Forward only, for kw = 3 and sw = 1: the three taps of a kernel row share their input loads
    * (columns + 2 per input channel instead of 3 x columns). */
   rowOf3?: boolean;
   /** Forward only, for 3 x 3 kernels at stride 1 (needs subgroups): all nine taps of an input
    * channel in one step, each accumulator written once per channel (see square3Body). */
   square3?: boolean;
+}
+
+/** What the forward's store applies after the bias: y = leakyRelu(v, negativeSlope) * scale +
+ * residual, each part where given; the residual (same shape as y) is the binding after the bias.
+ * The activation of the super-resolution networks' dense blocks and their `x5 * 0.2 + x`, which
+ * would otherwise each be a pass over y. */
+export interface ConvEpilogueSpec {
+  negativeSlope?: number;
+  scale?: number;
+  residual?: boolean;
 }
 
 export function convWorkgroupSize(block: ConvBlock): number {
@@ -122,11 +134,36 @@ function blockProducts(block: ConvBlock): { declare: string[]; accumulate: strin
 
 /** Stores acc{m}_{q}[t] (plus `addend(m)` where given) at `at(m, column)` where `rowOk(m)` and
  * `columnOk(column)` hold. */
+/** Stores acc{m}_{q}[t], or `value(m, column, index, acc)` of it, at `at(m, column)` where
+ * `rowOk(m)` and `columnOk(column)` hold. */
 function blockStores(block: ConvBlock, out: string, rowOk: (m: number) => string, columnOk: (col: number) => string, at: (m: number, col: number) => string,
-  addend?: (m: number) => string): string {
+  value: (m: number, index: string, acc: string) => string = (_m, _i, acc) => acc): string {
   return lines(range(block.channels).map((m) => `if (${rowOk(m)}) {
-    ${lines(range(block.columns).map((col) => `if (${columnOk(col)}) { ${out}[${at(m, col)}] = acc${m}_${Math.floor(col / 4)}[${col % 4}]${addend ? ` + ${addend(m)}` : ''}; }`), '    ')}
+    ${lines(range(block.columns).map((col) => `if (${columnOk(col)}) { ${out}[${at(m, col)}] = ${value(m, at(m, col), `acc${m}_${Math.floor(col / 4)}[${col % 4}]`)}; }`), '    ')}
   }`), '  ');
+}
+
+/** The forward's stored value for accumulator `acc` of out-channel row m at y index `index`. */
+function forwardValue(block: ConvBlock, m: number, index: string, acc: string): string {
+  const e = block.epilogue ?? {};
+  let v = block.bias ? `(${acc} + bias${m})` : acc;
+  if (e.negativeSlope !== undefined) v = `leaky(${v})`;
+  if (e.scale !== undefined) v = `${v} * ${wgslFloat(e.scale)}`;
+  if (e.residual) v = `${v} + residual[${index}]`;
+  return v;
+}
+
+const wgslFloat = (v: number) => (Number.isInteger(v) ? `${v}.0` : `${v}`);
+
+/** The forward's bindings after y (bias, residual) and the epilogue's helper function. */
+function forwardExtras(block: ConvBlock): string {
+  const e = block.epilogue ?? {};
+  const extras: string[] = [];
+  if (block.bias) extras.push('var<storage, read> bias: array<f32>;');
+  if (e.residual) extras.push('var<storage, read> residual: array<f32>;');
+  const decls = extras.map((d, i) => `\n@group(0) @binding(${4 + i}) ${d}`).join('');
+  // as ops.leakyRelu: a * select(slope, 1, a > 0)
+  return e.negativeSlope === undefined ? decls : `${decls}\nfn leaky(a: f32) -> f32 { return a * select(${wgslFloat(e.negativeSlope)}, 1.0, a > 0.0); }`;
 }
 
 function checkBlock(b: ConvBlock): void {
@@ -134,7 +171,8 @@ function checkBlock(b: ConvBlock): void {
   if (b.square3 && (b.subgroupSize === null || b.channels !== 4 * b.subgroupSize)) throw new Error(`conv block ${b.channels}x${b.columns}: the 3 x 3 variant needs subgroups and 4 channels per lane`);
 }
 
-const keyOf = (name: string, b: ConvBlock) => `${name}:${b.channels}x${b.columns}${b.subgroupSize ? `:sg${b.subgroupSize}` : ''}${b.bias ? ':bias' : ''}${b.rowOf3 ? ':row3' : ''}${b.square3 ? ':sq3' : ''}`;
+const epilogueKey = (e: ConvEpilogueSpec | undefined) => (e ? `:lrelu${e.negativeSlope ?? '-'}:scale${e.scale ?? '-'}${e.residual ? ':res' : ''}` : '');
+const keyOf = (name: string, b: ConvBlock) => `${name}:${b.channels}x${b.columns}${b.subgroupSize ? `:sg${b.subgroupSize}` : ''}${b.bias ? ':bias' : ''}${b.rowOf3 ? ':row3' : ''}${b.square3 ? ':sq3' : ''}${epilogueKey(b.epilogue)}`;
 
 /** y[n, o, i, j] = sum over c, a, b of x[n, c, i*sh - ph + a, j*sw - pw + b] * w[o, c, a, b]
  * (+ bias[o] with block.bias, saving the separate broadcast add's pass over y).
@@ -148,7 +186,7 @@ export function convForwardKernel(block: ConvBlock): Kernel {
   const products = blockProducts(block);
   return {
     key: keyOf('conv2d', block),
-    code: () => /* wgsl */ `${header(block, ['x', 'wt', 'y'], 'P.ho * P.blocks', block.bias ? '\n@group(0) @binding(4) var<storage, read> bias: array<f32>;' : '', block.square3 ? 'vec4<f32>' : 'f32')}
+    code: () => /* wgsl */ `${header(block, ['x', 'wt', 'y'], 'P.ho * P.blocks', forwardExtras(block), block.square3 ? 'vec4<f32>' : 'f32')}
   let o0 = wid.y * ${block.channels}u;
   let row = idx / P.blocks;
   let j0 = (idx % P.blocks) * ${block.columns}u;
@@ -180,7 +218,7 @@ export function convForwardKernel(block: ConvBlock): Kernel {
   let plane = P.ho * P.wo;
   let yRow = (n * P.o + g * og + o0) * plane + row * P.wo + j0;
   ${block.bias ? lines(range(block.channels).map((m) => `let bias${m} = bias[g * og + min(o0 + ${m}u, og - 1u)];`), '  ') : ''}
-  ${blockStores(block, 'y', (m) => `o0 + ${m}u < og`, (col) => `j0 + ${col}u < P.wo`, (m, col) => `yRow + ${m}u * plane + ${col}u`, block.bias ? (m) => `bias${m}` : undefined)}
+  ${blockStores(block, 'y', (m) => `o0 + ${m}u < og`, (col) => `j0 + ${col}u < P.wo`, (m, col) => `yRow + ${m}u * plane + ${col}u`, (m, index, acc) => forwardValue(block, m, index, acc))}
 }`,
   };
 }

@@ -2,6 +2,7 @@
 // hold no state but take an index in a Sequential, as in torch, so that the keys of the layers after
 // them match the authors' (`network.0.weight`, `network.2.weight` around a LeakyReLU at 1).
 import * as ops from '../ops/index.ts';
+import type { ConvEpilogue } from '../ops/conv.ts';
 import { Tensor } from '../tensor.ts';
 import { Module, parameter } from './module.ts';
 import { defaultRandom, type Random } from './random.ts';
@@ -69,9 +70,10 @@ export class Conv2d extends Module implements Layer {
     this.bias = bias ? parameter(Tensor.fromData(rng.uniformArray(outChannels, -bound, bound), [outChannels])) : null;
   }
 
-  /** [N, in, H, W] -> [N, out, Ho, Wo] */
-  forward(x: Tensor): Tensor {
-    return ops.conv2d(x, this.weight, this.bias, this.options);
+  /** [N, in, H, W] -> [N, out, Ho, Wo], with what follows the convolution where given (see
+   * ops.ConvEpilogue). */
+  forward(x: Tensor, epilogue?: ConvEpilogue): Tensor {
+    return ops.conv2d(x, this.weight, this.bias, epilogue ? { ...this.options, epilogue } : this.options);
   }
 }
 

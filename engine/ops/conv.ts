@@ -9,12 +9,12 @@
 // F, T and G are bilinear and <gy, F(x, w)> = <T(gy, w), x> = <G(x, gy), w>, so the gradient of
 // each is made of the other two: dF = (T(g, w), G(x, g)); dT = (F(g, w), G(g, gy));
 // dG = (T(gy, g), F(x, g)). Hence gradients of every order (R1 differentiates through D twice).
-import { convForwardKernel, convWorkgroupSize, convInputGradKernel, convUniforms, convWeightGradKernel, type ConvBlock } from '../../kernels/conv.ts';
-import { noGrad, record } from '../autograd.ts';
+import { convForwardKernel, convWorkgroupSize, convInputGradKernel, convUniforms, convWeightGradKernel, type ConvBlock, type ConvEpilogueSpec } from '../../kernels/conv.ts';
+import { isGradEnabled, noGrad, record } from '../autograd.ts';
 import { engineDevice } from '../device.ts';
 import { dispatch, type Kernel } from '../runtime.ts';
 import { Tensor } from '../tensor.ts';
-import { add, mul, rsqrt, square } from './elementwise.ts';
+import { add, leakyRelu, mul, rsqrt, square } from './elementwise.ts';
 import { fixedSubgroupSize, matmul } from './matmul.ts';
 import { pad } from './pad.ts';
 import { sum } from './reduce.ts';
@@ -32,6 +32,17 @@ export interface Conv2dOptions {
   /** Which kernels run it (the gradients included): 'auto' (the fastest on this adapter), the
    * plain register-blocked ones, or those that broadcast across subgroups (CPU adapters). */
   kernel?: ConvKernelChoice;
+  /** What follows the convolution and bias: y = leakyRelu(conv + bias, negativeSlope) * scale +
+   * residual, each part where given. Applied in the kernel's store when nothing needs a gradient,
+   * otherwise as the separate ops (which record theirs). */
+  epilogue?: ConvEpilogue;
+}
+
+export interface ConvEpilogue {
+  negativeSlope?: number;
+  scale?: number;
+  /** [N, O, Ho, Wo], as the output. */
+  residual?: Tensor;
 }
 
 export type ConvKernelChoice = 'auto' | 'plain' | 'subgroup';
@@ -131,9 +142,9 @@ const blocksOf = (count: number, size: number) => Math.ceil(count / size);
  * lanes) by 8 columns, the best of 16 x 4 to 64 x 8 on the super-resolution shapes. Chosen where a
  * group has at least 3 x the subgroup size of out-channels, so that padding the last block wastes
  * little (the SR's 3-channel output conv keeps row-of-3 with 8-channel blocks). */
-function square3Kernel(g: Geometry, bias: boolean): { kernel: Kernel; block: ConvBlock } {
+function square3Kernel(g: Geometry, bias: boolean, epilogue: ConvEpilogueSpec | undefined): { kernel: Kernel; block: ConvBlock } {
   const S = g.subgroupSize!;
-  const block: ConvBlock = { channels: 4 * S, columns: 8, subgroupSize: S, bias, square3: true };
+  const block: ConvBlock = { channels: 4 * S, columns: 8, subgroupSize: S, bias, square3: true, epilogue };
   return { kernel: convForwardKernel(block), block };
 }
 
@@ -154,20 +165,24 @@ function packSquare3Weights(weight: Tensor, g: Geometry, block: number): Tensor 
   });
 }
 
-/** y = F(x, w) (+ bias [O] per out-channel, added by the kernel): [N, O, Ho, Wo]. */
-function convolve(x: Tensor, weight: Tensor, g: Geometry, bias: Tensor | null = null): Tensor {
+/** y = F(x, w) (+ bias [O] per out-channel, added by the kernel): [N, O, Ho, Wo]. With an
+ * epilogue the kernel applies it too, and nothing is recorded (conv2d takes this path only when no
+ * gradient is wanted). */
+function convolve(x: Tensor, weight: Tensor, g: Geometry, bias: Tensor | null = null, epilogue?: ConvEpilogue): Tensor {
   const y = Tensor.empty([g.n, g.o, g.ho, g.wo]);
+  const spec = epilogue && { negativeSlope: epilogue.negativeSlope, scale: epilogue.scale, residual: epilogue.residual !== undefined };
   if (y.size > 0) {
     const square3 = g.subgroupSize !== null && g.kh === 3 && g.kw === 3 && g.sh === 1 && g.sw === 1
       && g.o / g.groups >= 3 * g.subgroupSize;
     const rowOf3 = !square3 && g.kw === 3 && g.sw === 1;
-    const chosen = square3 ? square3Kernel(g, bias !== null) : kernelFor((b) => convForwardKernel({ ...b, bias: bias !== null, rowOf3 }), g, g.o / g.groups, g.wo);
+    const chosen = square3 ? square3Kernel(g, bias !== null, spec) : kernelFor((b) => convForwardKernel({ ...b, bias: bias !== null, rowOf3, epilogue: spec }), g, g.o / g.groups, g.wo);
     const blocks = blocksOf(g.wo, chosen.block.columns);
     const packed = square3 ? packSquare3Weights(weight, g, chosen.block.channels) : null;
-    const buffers = [x.buffer, (packed ?? weight).buffer, y.buffer, ...(bias ? [bias.buffer] : [])];
+    const buffers = [x.buffer, (packed ?? weight).buffer, y.buffer, ...(bias ? [bias.buffer] : []), ...(epilogue?.residual ? [epilogue.residual.buffer] : [])];
     launch(chosen, buffers, g, blocks, g.ho * blocks, blocksOf(g.o / g.groups, chosen.block.channels));
     packed?.dispose();
   }
+  if (epilogue) return y;
   return record(y, 'conv2d', bias ? [x, weight, bias] : [x, weight], (gy) => [
     x.requiresGrad ? transposeConvolve(gy, weight, g) : null,
     weight.requiresGrad ? weightGradient(x, gy, g) : null,
@@ -242,8 +257,23 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, options:
   }
   const g = geometry('conv2d', x.shape, weight.shape, options);
   if (bias) checkBias(bias, g.o, 'conv2d');
-  return convolve(x, weight, g, bias ?? null);
+  const { epilogue } = options;
+  if (!epilogue) return convolve(x, weight, g, bias ?? null);
+  const { negativeSlope, scale, residual } = epilogue;
+  if (residual && !sameShape(residual.shape, [g.n, g.o, g.ho, g.wo])) {
+    throw new Error(`conv2d: residual ${shapeText(residual.shape)} must be the output's shape ${shapeText([g.n, g.o, g.ho, g.wo])}`);
+  }
+  if (residual) requireF32('conv2d', residual);
+  if (isGradEnabled() && [x, weight, bias, residual].some((t) => t?.requiresGrad)) {
+    let y = convolve(x, weight, g, bias ?? null);
+    if (negativeSlope !== undefined) y = leakyRelu(y, negativeSlope);
+    if (scale !== undefined) y = mul(y, scale);
+    return residual ? add(y, residual) : y;
+  }
+  return convolve(x, weight, g, bias ?? null, { negativeSlope, scale, residual });
 }
+
+const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((v, i) => v === b[i]);
 
 /** The gradient of conv2d (zeros padding) with respect to its input, as torch.nn.grad.conv2d_input:
  * a transposed convolution of gy [N, O, Ho, Wo] back to `inputShape` [N, C, H, W] (which stride > 1
@@ -296,6 +326,7 @@ export interface ModulatedConv2dOptions {
   demodulate?: boolean;
   padding?: Pair;
   bias?: Tensor | null;
+  epilogue?: ConvEpilogue;
 }
 
 /** StyleGAN2's modulated convolution: x [N, C, H, W], weight [O, C, k, k], style [N, C].
@@ -303,7 +334,7 @@ export interface ModulatedConv2dOptions {
  * w'' = w' / sqrt(sum over (in, kh, kw) of w'^2 + 1e-8) per output channel; then each sample is
  * convolved with its own weight, and the bias added. */
 export function modulatedConv2d(x: Tensor, weight: Tensor, style: Tensor, options: ModulatedConv2dOptions = {}): Tensor {
-  const { demodulate = true, padding = 0, bias = null } = options;
+  const { demodulate = true, padding = 0, bias = null, epilogue } = options;
   if (weight.rank !== 4) throw new Error(`modulatedConv2d: weight must be [O, C, kh, kw], got ${shapeText(weight.shape)}`);
   const [o, c, kh, kw] = weight.shape;
   if (x.rank !== 4 || x.shape[1] !== c) throw new Error(`modulatedConv2d: input ${shapeText(x.shape)} must be [N, ${c}, H, W] for weight ${shapeText(weight.shape)}`);
@@ -313,5 +344,5 @@ export function modulatedConv2d(x: Tensor, weight: Tensor, style: Tensor, option
   }
   let w = mul(reshape(weight, [1, o, c, kh, kw]), reshape(style, [n, 1, c, 1, 1]));
   if (demodulate) w = mul(w, rsqrt(add(sum(square(w), [2, 3, 4], true), 1e-8)));
-  return conv2d(x, w, bias, { padding });
+  return conv2d(x, w, bias, { padding, epilogue });
 }

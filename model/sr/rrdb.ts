@@ -31,9 +31,9 @@ export class ResidualDenseBlock extends Module implements nn.Layer {
   forward(x: Tensor): Tensor {
     const features = [x];
     for (const conv of [this.conv1, this.conv2, this.conv3, this.conv4]) {
-      features.push(ops.leakyRelu(conv.forward(ops.concat(features, 1)), 0.2));
+      features.push(conv.forward(ops.concat(features, 1), { negativeSlope: 0.2 }));
     }
-    return ops.add(ops.mul(this.conv5.forward(ops.concat(features, 1)), 0.2), x);
+    return this.conv5.forward(ops.concat(features, 1), { scale: 0.2, residual: x });
   }
 }
 
@@ -69,7 +69,7 @@ export function trunkFeatures(x: Tensor, convFirst: nn.Conv2d, trunk: nn.Sequent
   const fea = convFirst.forward(x);
   let h = fea;
   for (const block of trunk.layers) h = step(() => block.forward(h));
-  return ops.add(fea, trunkConv.forward(h));
+  return trunkConv.forward(h, { residual: fea });
 }
 
 /** Runs a piece of a forward pass: inside tidy() when nothing is being recorded for backward

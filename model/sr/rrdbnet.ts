@@ -90,11 +90,13 @@ export class RRDBNet extends Module {
     let fea = trunkFeatures(x, this.conv_first, this.RRDB_trunk, this.trunk_conv, step);
     for (const conv of this.upconvs) {
       const input = fea;
-      fea = step(() => this.usePixelShuffle
-        ? ops.leakyRelu(ops.pixelShuffle(conv.forward(input), 2), 0.2)
-        : ops.interpolate(ops.leakyRelu(conv.forward(input), 0.2), { scale: 2 }, this.interpolateMode));
+      // the activation is elementwise, so it commutes with the pixel shuffle
+      fea = step(() => {
+        const y = conv.forward(input, { negativeSlope: 0.2 });
+        return this.usePixelShuffle ? ops.pixelShuffle(y, 2) : ops.interpolate(y, { scale: 2 }, this.interpolateMode);
+      });
     }
-    const out = this.conv_last.forward(ops.leakyRelu(this.HRconv.forward(fea), 0.2));
+    const out = this.conv_last.forward(this.HRconv.forward(fea, { negativeSlope: 0.2 }));
     if (!this.globalResidual) return out;
     return ops.add(ops.interpolate(x, { scale: this.scaleFactor }, 'bicubic'), ops.mul(out, 0.2));
   }

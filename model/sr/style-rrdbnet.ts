@@ -60,9 +60,10 @@ export class ModulatedConv2d extends Module {
     this.bias = conv.bias;
   }
 
-  /** x [N, C, H, W], style [N, C] -> [N, O, H', W'] */
-  forward(x: Tensor, style: Tensor): Tensor {
-    return ops.modulatedConv2d(x, this.weight, style, { padding: this.padding, bias: this.bias });
+  /** x [N, C, H, W], style [N, C] -> [N, O, H', W'], with what follows the convolution where given
+   * (see ops.ConvEpilogue). */
+  forward(x: Tensor, style: Tensor, epilogue?: ops.ConvEpilogue): Tensor {
+    return ops.modulatedConv2d(x, this.weight, style, { padding: this.padding, bias: this.bias, epilogue });
   }
 }
 
@@ -235,13 +236,12 @@ export class StyleRRDBNet extends Module {
     for (const conv of this.upconvs) {
       const input = fea;
       fea = step(() => {
-        const y = conv.forward(input, take(conv));
-        return this.usePixelShuffle
-          ? ops.leakyRelu(ops.pixelShuffle(y, 2), 0.2)
-          : ops.interpolate(ops.leakyRelu(y, 0.2), { scale: 2 }, 'bilinear');
+        // the activation is elementwise, so it commutes with the pixel shuffle
+        const y = conv.forward(input, take(conv), { negativeSlope: 0.2 });
+        return this.usePixelShuffle ? ops.pixelShuffle(y, 2) : ops.interpolate(y, { scale: 2 }, 'bilinear');
       });
     }
-    fea = ops.leakyRelu(this.HRconv.forward(fea, take(this.HRconv)), 0.2);
+    fea = this.HRconv.forward(fea, take(this.HRconv), { negativeSlope: 0.2 });
     return this.conv_last.forward(fea, take(this.conv_last));
   }
 

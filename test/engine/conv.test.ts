@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import '../helpers/gpu.ts';
-import { grad, ops, Tensor, tidyAsync } from '../../engine/index.ts';
+import { grad, noGrad, ops, Tensor, tidyAsync } from '../../engine/index.ts';
 import type { Conv2dOptions, ConvKernelChoice } from '../../engine/ops/conv.ts';
 import { assertClose, checkOp, numel, randomArray } from '../helpers/reference.ts';
 
@@ -118,6 +118,28 @@ for (const kernel of kernelChoices) for (const k of cases) {
     });
   });
 }
+
+// ---- the epilogue: in the kernel's store without gradients, as separate ops with them ----
+
+for (const kernel of kernelChoices) test(`conv2d [${kernel}] epilogue leakyRelu(conv + b) * scale + residual: fused forward and composite gradients match float64`, async () => {
+  for (const k of [
+    { name: 'small', x: [2, 3, 5, 6], w: [4, 3, 3, 3] },
+    { name: '36 out-channels (whole-3x3 kernel)', x: [1, 2, 4, 13], w: [36, 2, 3, 3] },
+  ]) {
+    const g = geo(k.x, k.w, { padding: 1 });
+    const [ho, wo] = outHW(g);
+    const yShape = [g.n, g.o, ho, wo];
+    const cpu = ([x, w, b, r]: Float64Array[]) => addBiasCpu(convCpu(x, w, g), b, g.o, ho * wo).map((v, i) => (v > 0 ? v : 0.3 * v) * 0.2 + r[i]);
+    const gpu = ([x, w, b, r]: Tensor[]) => ops.conv2d(x, w, b, { padding: 1, kernel, epilogue: { negativeSlope: 0.3, scale: 0.2, residual: r } });
+    const shapes = [k.x, k.w, [g.o], yShape];
+    const xs = shapes.map((s, i) => randomArray(numel(s), 7 + i));
+    await tidyAsync(async () => {
+      const fused = noGrad(() => gpu(xs.map((x, i) => Tensor.fromData(Float32Array.from(x), shapes[i]))));
+      assertClose(await fused.data(), cpu(xs), 1e-5, `${k.name} fused forward`);
+    });
+    await checkOp({ name: `${k.name} composite`, shapes, gpu, cpu });
+  }
+});
 
 for (const kernel of kernelChoices) test(`conv2d [${kernel}] replicate padding 1 and 2: forward and gradients match float64`, async () => {
   for (const p of [1, 2]) {
