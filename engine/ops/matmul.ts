@@ -4,7 +4,7 @@
 // (shared memory, for GPUs) and the subgroup one (for CPU adapters, where it is 3-4x faster than
 // the others); 'auto' picks by adapter.
 import { matmulReferenceGroups, matmulReferenceKernel, matmulUniforms, type MatmulParams } from '../../kernels/matmul.ts';
-import { subgroupMatmulGroups, subgroupMatmulKernel, subgroupOperandLoads } from '../../kernels/matmul-subgroup.ts';
+import { subgroupMatmulColumns, subgroupMatmulGroups, subgroupMatmulKernel, subgroupOperandLoads } from '../../kernels/matmul-subgroup.ts';
 import { tiledMatmulGroups, tiledMatmulKernel } from '../../kernels/matmul-tiled.ts';
 import { record } from '../autograd.ts';
 import { engineDevice } from '../device.ts';
@@ -41,7 +41,8 @@ function chooseKernel(choice: MatmulKernelChoice, p: MatmulParams, ta: boolean, 
     case 'tiled':
       return { kernel: tiledMatmulKernel(ta, tb), groups: tiledMatmulGroups(p.m, p.n, p.batch) };
     case 'subgroup': {
-      const spec = { subgroupSize: fixedSubgroupSize()!, ...subgroupOperandLoads(p) };
+      const subgroupSize = fixedSubgroupSize()!;
+      const spec = { subgroupSize, ...subgroupOperandLoads(p), columns: subgroupMatmulColumns(subgroupSize, p.n) };
       return { kernel: subgroupMatmulKernel(spec), groups: subgroupMatmulGroups(spec, p.m, p.n, p.batch) };
     }
   }

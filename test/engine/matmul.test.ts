@@ -34,7 +34,8 @@ const transposes: [boolean, boolean][] = [[false, false], [false, true], [true, 
 
 // odd sizes take the strided loads and every edge path; multiples of 4 take the vec4 loads along
 // k, m or n (65 = a k that is not a multiple of 4 under vec4 loads along m and n)
-const sizes: [number, number, number][] = [[1, 1, 1], [17, 33, 9], [65, 130, 67], [68, 132, 64], [68, 132, 65], [36, 40, 8]];
+// ... and products at most 8 wide, which the subgroup kernel computes with narrower tiles
+const sizes: [number, number, number][] = [[1, 1, 1], [17, 33, 9], [65, 130, 67], [68, 132, 64], [68, 132, 65], [36, 40, 8], [68, 4, 64], [37, 7, 16], [64, 8, 12]];
 const cases: Case[] = [];
 for (const [m, n, k] of sizes) for (const [ta, tb] of transposes) cases.push({ batchA: 1, batchB: 1, m, n, k, ta, tb });
 for (const [ta, tb] of transposes) {
