@@ -4,6 +4,7 @@
 // is a tool for finding the slow kernels of a step, not for timing the step itself. Lavapipe
 // quantises timestamps (65.5 us), so only kernels well above that are measured meaningfully.
 import { engineDevice } from './device.ts';
+import { awaitGpu } from './gpu-wait.ts';
 
 export interface KernelTime {
   key: string;
@@ -82,6 +83,6 @@ export async function stopKernelProfile(flushPending: () => void): Promise<Kerne
   if (!p) throw new Error('no kernel profile is running');
   flushPending();
   profile = null;
-  await Promise.all(p.reads);
+  await awaitGpu(Promise.all(p.reads));
   return [...p.totals].map(([key, v]) => ({ key, calls: v.calls, ms: v.ns / 1e6 })).sort((a, b) => b.ms - a.ms);
 }

@@ -4,6 +4,7 @@
 // (queue order makes reusing it for the next batch safe).
 import { engineDevice, gpuErrorCount, reportGpuError, throwPendingGpuError } from './device.ts';
 import * as kernelProfile from './kernel-profile.ts';
+import { awaitGpu } from './gpu-wait.ts';
 
 /** A compute kernel: WGSL source with entry point `main`, bindings in group 0: uniforms (if any) at
  * binding 0, then the storage buffers in the order the dispatch passes them. The key must identify
@@ -227,7 +228,7 @@ export async function readbackConcat(parts: readonly { buffer: GPUBuffer; bytes:
   });
   flush();
   try {
-    await staging.mapAsync(GPUMapMode.READ);
+    await awaitGpu(staging.mapAsync(GPUMapMode.READ));
   } catch (e) {
     throwPendingGpuError();
     throw e;
@@ -242,9 +243,10 @@ export async function readbackConcat(parts: readonly { buffer: GPUBuffer; bytes:
 /** Waits until the GPU has finished all submitted work. */
 export async function synchronize(): Promise<void> {
   flush();
-  await engineDevice().device.queue.onSubmittedWorkDone();
+  await awaitGpu(engineDevice().device.queue.onSubmittedWorkDone());
   throwPendingGpuError();
 }
+
 
 /** Starts timing every dispatch by kernel key (see kernel-profile.ts). */
 export function startKernelProfile(): void {
