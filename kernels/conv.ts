@@ -132,10 +132,8 @@ function blockProducts(block: ConvBlock): { declare: string[]; accumulate: strin
   };
 }
 
-/** Stores acc{m}_{q}[t] (plus `addend(m)` where given) at `at(m, column)` where `rowOk(m)` and
- * `columnOk(column)` hold. */
-/** Stores acc{m}_{q}[t], or `value(m, column, index, acc)` of it, at `at(m, column)` where
- * `rowOk(m)` and `columnOk(column)` hold. */
+/** Stores acc{m}_{q}[t], or `value(m, index, acc)` of it, at index `at(m, column)` where `rowOk(m)`
+ * and `columnOk(column)` hold. */
 function blockStores(block: ConvBlock, out: string, rowOk: (m: number) => string, columnOk: (col: number) => string, at: (m: number, col: number) => string,
   value: (m: number, index: string, acc: string) => string = (_m, _i, acc) => acc): string {
   return lines(range(block.channels).map((m) => `if (${rowOk(m)}) {

@@ -28,7 +28,7 @@ const COLUMNS = 32;
 
 /** 32 columns per workgroup, or for products at most max(8, subgroup size) wide (the radiance
  * network's heads: 4 to 36 columns of 256-feature rows) that many, so that a 4-column product does
- * not compute 28 columns of padding: the heads' kernel time on GRAM64 1.3 -> 0.4 s on lavapipe. */
+ * not compute 28 columns of padding: the heads' kernel time on GRAM64 1.3 -> 0.5 s on lavapipe. */
 export function subgroupMatmulColumns(subgroupSize: number, n: number): number {
   const narrow = Math.max(8, subgroupSize);
   return n <= narrow && narrow < COLUMNS ? narrow : COLUMNS;
