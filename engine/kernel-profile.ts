@@ -1,8 +1,9 @@
 // Per-kernel GPU time: while a profile is active every dispatch runs in a compute pass of its own
 // whose start and end timestamps go into a query set per submit; after the submit the timestamps
 // are read back and summed by kernel key. This separates passes (which costs the batching) so it
-// is a tool for finding the slow kernels of a step, not for timing the step itself. Lavapipe
-// quantises timestamps (65.5 us), so only kernels well above that are measured meaningfully.
+// is a tool for finding the slow kernels of a step, not for timing the step itself. Node's device
+// gets full-resolution timestamps (cli/node-gpu.ts); browsers quantise them, and there only kernels
+// well above the quantum are measured meaningfully.
 import { engineDevice } from './device.ts';
 import { awaitGpu } from './gpu-wait.ts';
 

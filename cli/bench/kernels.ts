@@ -131,7 +131,7 @@ function adapterContext(info: DeviceInfo, timing: BenchReport['timing']): string
     `limits: storage binding ${(l.maxStorageBufferBindingSize / 2 ** 20).toFixed(0)} MiB, workgroup memory ${l.maxComputeWorkgroupStorageSize / 1024} KiB, ` +
       `${l.maxComputeInvocationsPerWorkgroup} invocations/workgroup, subgroup size ${fixedSubgroupSize() ?? 'varies or none'}, features: ${[...info.features].join(', ') || 'none'}`,
     timing === 'timestamps'
-      ? 'timing: compute-pass timestamps (device time; Dawn may quantise it, to 65.5 us steps on lavapipe); best and median of the runs'
+      ? 'timing: compute-pass timestamps (device time, unquantised: Node asks Dawn for full resolution); best and median of the runs'
       : 'timing: wall clock around synchronize() (includes submit and readback latency); best and median of the runs',
   ];
   if (info.isSoftware) {
