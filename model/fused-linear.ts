@@ -1,7 +1,7 @@
 // Linear layers fused with what follows them (kernels/film-siren.ts): the dispatch both fused
 // layers share, and the sample network's linear + ReLU. Each fused op keeps its op-level reference
 // path callable; the tests hold the two equal.
-import { fusedLinearGroups, fusedLinearKernel, fusedLinearUniforms, type LinearEpilogue } from '../kernels/film-siren.ts';
+import { fusedLinearGroups, fusedLinearKernel, fusedLinearUniforms, GPU_LINEAR_TILE, type LinearEpilogue } from '../kernels/film-siren.ts';
 import { engineDevice, ops, Tensor } from '../engine/index.ts';
 import { record } from '../engine/autograd.ts';
 import { dispatch } from '../engine/runtime.ts';
@@ -20,7 +20,7 @@ export function fusedImpl(): FusedImpl {
 }
 
 /** The subgroup size of a CPU adapter whose subgroups have one fixed size (the subgroup kernel's
- * workgroup is exactly one subgroup), else null: GPUs take the block kernel. */
+ * workgroup is exactly one subgroup), else null: GPUs take the tiled or the block kernel. */
 function cpuSubgroupSize(): number | null {
   const { device, info } = engineDevice();
   if (!info.isSoftware || !info.features.has('subgroups')) return null;
@@ -28,8 +28,8 @@ function cpuSubgroupSize(): number | null {
   return min !== undefined && min === max && [4, 8, 16, 32].includes(min) ? min : null;
 }
 
-/** Which kernel shape runs: the adapter's best ('auto'), or a named one (the tests run both). */
-export type KernelShape = 'auto' | 'block' | 'subgroup';
+/** Which kernel shape runs: the adapter's best ('auto'), or a named one (the tests run each). */
+export type KernelShape = 'auto' | 'block' | 'tiled' | 'subgroup';
 
 /** y [B, N, out] = epilogue(x [B, N, in] W^T + bias) in one dispatch; `modulation` holds the FiLM
  * freq and phase [B, out] for 'film-sine'. Records no gradient. */
@@ -38,9 +38,12 @@ export function fusedLinearForward(epilogue: LinearEpilogue, x: Tensor, weight: 
   const p = { batch, rows, inFeatures, outFeatures: weight.shape[0] };
   const y = Tensor.empty([batch, rows, p.outFeatures]);
   if (y.size === 0) return y;
-  const lanes = shape === 'block' ? null : cpuSubgroupSize();
+  const vec4Loads = inFeatures % 4 === 0;
+  const lanes = shape === 'auto' || shape === 'subgroup' ? cpuSubgroupSize() : null;
   if (shape === 'subgroup' && lanes === null) throw new Error('fused linear: the subgroup kernel needs a CPU adapter with one fixed subgroup size');
-  const spec = { epilogue, vec4Loads: inFeatures % 4 === 0, subgroupSize: lanes };
+  if (shape === 'tiled' && !vec4Loads) throw new Error(`fused linear: the tiled kernel needs in a multiple of 4, not ${inFeatures}`);
+  const tiled = shape === 'tiled' || (shape === 'auto' && lanes === null && vec4Loads);
+  const spec = { epilogue, vec4Loads, subgroupSize: lanes, tile: tiled ? GPU_LINEAR_TILE : null };
   dispatch(fusedLinearKernel(spec), [x.buffer, weight.buffer, bias.buffer, ...modulation.map((t) => t.buffer), y.buffer],
     fusedLinearUniforms(p), fusedLinearGroups(spec, p));
   return y;
