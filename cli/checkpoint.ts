@@ -29,6 +29,8 @@ export interface Renderable {
   /** image [B, 3, H, W] in [-1, 1], depth [B, H, W, 1], and lrImage [B, 3, h, w] for GRAM-HD.
    * imgSize (GRAM only) renders at that size instead of the configuration's. */
   render(z: Tensor, cameras: readonly Camera[], options: { truncationPsi: number; lockViewDependence: boolean; imgSize?: number }): { image: Tensor; depth: Tensor; lrImage?: Tensor };
+  /** render() for outputs nothing is differentiated through (GRAM shades only the visible points). */
+  renderVisible(z: Tensor, cameras: readonly Camera[], options: { truncationPsi: number; lockViewDependence: boolean; imgSize?: number }): Promise<{ image: Tensor; depth: Tensor; lrImage?: Tensor }>;
   /** What locked-view renders of one latent z [1, z_dim] share (model/orbit.ts): GRAM-HD's
    * super-resolved textures, GRAM's codes. Lives until its dispose(). */
   bake(z: Tensor, truncationPsi: number): RenderBake;
@@ -75,6 +77,9 @@ class GramAdapter implements Renderable {
     const { image, depth } = this.generator.forward(z, cameras, options);
     return { image, depth };
   }
+  renderVisible(z: Tensor, cameras: readonly Camera[], options: { truncationPsi: number; lockViewDependence: boolean; imgSize?: number }) {
+    return this.generator.renderVisible(z, cameras, options);
+  }
   bake(z: Tensor, truncationPsi: number): RenderBake { return bakeGram(this.generator, z, truncationPsi); }
   async view(baked: RenderBake, cameras: readonly Camera[], imgSize?: number) {
     const { image, depth } = await viewGram(baked as GramBake, cameras, imgSize);
@@ -91,6 +96,9 @@ class GramHDAdapter implements Renderable {
   render(z: Tensor, cameras: readonly Camera[], options: { truncationPsi: number; lockViewDependence: boolean }) {
     const { image, depth, lrImage } = this.generator.forward(z, cameras, options);
     return { image, depth, lrImage };
+  }
+  renderVisible(z: Tensor, cameras: readonly Camera[], options: { truncationPsi: number; lockViewDependence: boolean; imgSize?: number }) {
+    return this.generator.renderVisible(z, cameras, options);
   }
   bake(z: Tensor, truncationPsi: number): RenderBake { return bake(this.generator, z, { truncationPsi }); }
   async view(baked: RenderBake, cameras: readonly Camera[], imgSize?: number) {

@@ -178,7 +178,8 @@ export function imagesToPixels(images: Tensor): Tensor {
 export interface SampleGenerator {
   readonly config: GeneratorConfig;
   computeAverage(z: Tensor): void;
-  render(z: Tensor, cameras: readonly Camera[], options: { truncationPsi: number; lockViewDependence: boolean }): { image: Tensor };
+  /** Images nothing is differentiated through ([B, 3, H, W] in [-1, 1]). */
+  renderVisible(z: Tensor, cameras: readonly Camera[], options: { truncationPsi: number; lockViewDependence: boolean }): Promise<{ image: Tensor }>;
 }
 
 export interface GenerateOptions {
@@ -209,7 +210,8 @@ export async function generatedFeatures(net: InceptionV3, model: SampleGenerator
   const run = async () => {
     const features = await tidyAsync(async () => {
       const z = Tensor.fromData(concatFloat32(batch.map((j) => j.z)), [batch.length, zDim]);
-      const f = noGrad(() => net.forward(imagesToPixels(model.render(z, batch.map((j) => j.camera), { truncationPsi: truncation, lockViewDependence: false }).image)))['2048'];
+      const { image } = await model.renderVisible(z, batch.map((j) => j.camera), { truncationPsi: truncation, lockViewDependence: false });
+      const f = noGrad(() => net.forward(imagesToPixels(image)))['2048'];
       return f.toFloat32();
     });
     out.set(features, batch[0].index * FEATURE_DIM);

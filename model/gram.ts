@@ -391,13 +391,31 @@ export class GramGenerator extends Module {
   }
 
   /**
+   * forward's image and depth where nothing is differentiated (render, eval): the radiance network
+   * shades only the valid intersections and the background points (renderManifoldsSparse), since
+   * the others have zero opacity. At initialisation ~80% of a frontal view's points are valid, in
+   * the authors' code as in ours; a trained model's rays past the head miss its manifolds.
+   */
+  async renderVisible(z: Tensor, cameras: readonly Camera[], options: Omit<RenderOptions, 'intermediates' | 'profile'> & { truncationPsi?: number } = {}): Promise<{ image: Tensor; depth: Tensor }> {
+    this.checkLatents(z, cameras);
+    return tidyAsync(async () => {
+      const { used } = noGrad(() => this.codes(z, options.truncationPsi ?? 1));
+      return renderManifoldsSparse(this.representation, used, cameras, { camera: this.config.camera, renderer: this.config.renderer, imgSize: this.config.img_size }, options);
+    });
+  }
+
+  private checkLatents(z: Tensor, cameras: readonly Camera[]): void {
+    if (z.rank !== 2 || z.shape[0] !== cameras.length) {
+      throw new Error(`GramGenerator: z [${z.shape.join(', ')}] must be [B, ${this.config.z_dim}] with one camera per element (${cameras.length} given)`);
+    }
+  }
+
+  /**
    * z [B, z_dim] and one camera per element -> image [B, 3, H, W] in [-1, 1], depth [B, H, W, 1],
    * the mapping outputs (before truncation) and, when asked for, every intermediate.
    */
   forward(z: Tensor, cameras: readonly Camera[], options: RenderOptions & { truncationPsi?: number } = {}): GramOutput {
-    if (z.rank !== 2 || z.shape[0] !== cameras.length) {
-      throw new Error(`GramGenerator: z [${z.shape.join(', ')}] must be [B, ${this.config.z_dim}] with one camera per element (${cameras.length} given)`);
-    }
+    this.checkLatents(z, cameras);
     const { raw, used } = (options.profile ?? runStage)('mapping', () => this.codes(z, options.truncationPsi ?? 1));
     const out = renderManifolds(this.representation, used, cameras, { camera: this.config.camera, renderer: this.config.renderer, imgSize: this.config.img_size }, options);
     return { ...out, ...raw };

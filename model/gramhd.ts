@@ -3,7 +3,7 @@
 // gridded into an HL x HL image of rgb, alpha and features seen from the front, StyleRRDBNet turns
 // those into high-res textures (RRDBNet does the background plane), and the high-res image is the
 // low-res intersection geometry, upsampled, looking the textures up and compositing them by alpha.
-import { engineDevice, noGrad, ops, Tensor } from '../engine/index.ts';
+import { engineDevice, noGrad, ops, Tensor, tidy } from '../engine/index.ts';
 import { defaultRandom, type Random } from '../engine/nn/random.ts';
 import { BACKGROUND_PLANE_Z, linspace, type Camera } from './camera.ts';
 import { alphaComposite, MANIFOLD_DELTA, sortByDistance } from './composite.ts';
@@ -184,6 +184,22 @@ export class GramHDGenerator extends GramGenerator {
   setTruncationAverages(average: FilmCodes, avgStyle: Tensor): void {
     this.setTruncationAverage(average);
     this.super_resolution.setAvgStyle(avgStyle);
+  }
+
+  /**
+   * forward's high-res image, depth and low-res image where nothing is differentiated (render,
+   * eval). All of it is computed densely: the gridded features feed the SR network even where
+   * invalid, and the low-res render is a small part of the forward.
+   */
+  override async renderVisible(z: Tensor, cameras: readonly Camera[], options: Parameters<GramGenerator['renderVisible']>[2] = {}): Promise<{ image: Tensor; depth: Tensor; lrImage: Tensor }> {
+    if (options.imgSize !== undefined && options.imgSize !== this.config.img_size) {
+      throw new Error(`GRAM-HD renders at its configuration's size (${this.config.img_size}); --img_size is for GRAM checkpoints`);
+    }
+    const { truncationPsi, lockViewDependence, chunkRays } = options;
+    return tidy(() => noGrad(() => {
+      const out = this.forward(z, cameras, { truncationPsi, lockViewDependence, chunkRays });
+      return { image: out.image, depth: out.depth, lrImage: out.lrImage };
+    }));
   }
 
   /**

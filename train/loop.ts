@@ -385,7 +385,7 @@ async function emaFid(process: GramProcess, net: InceptionV3, real: Float32Array
     const fake = await generatedFeatures(net, {
       config: generator.config,
       computeAverage: (z) => { generator.computeTruncationAverage(z); },
-      render: (z, cameras, options) => generator.forward(z, cameras, options),
+      renderVisible: (z, cameras, options) => generator.renderVisible(z, cameras, options),
     }, { seeds: Array.from({ length: samples }, (_, k) => k), truncation: 1, perSeedAverage: false, batch });
     return fidFromFeatures({ data: real, n: samples, d: FEATURE_DIM }, { data: fake, n: samples, d: FEATURE_DIM });
   } finally {

@@ -210,10 +210,10 @@ async function render(args: RenderArgs): Promise<void> {
     };
 
     const runBatch = async (batch: Job[]) => {
-      const out = views ? await viewsOfSeed(batch) : tidy(() => noGrad(() => {
+      const out = views ? await viewsOfSeed(batch) : await tidyAsync(() => {
         const z = Tensor.fromData(concatFloat32(batch.map((j) => j.z)), [batch.length, zDim]);
-        return model.render(z, batch.map((j) => j.camera), { truncationPsi: args.truncation, lockViewDependence: false, imgSize: args.img_size });
-      }));
+        return model.renderVisible(z, batch.map((j) => j.camera), { truncationPsi: args.truncation, lockViewDependence: false, imgSize: args.img_size });
+      });
       const [image, depth, lrImage] = await Promise.all([out.image.toFloat32(), out.depth.toFloat32(), out.lrImage?.toFloat32()]);
       const shapes = { image: out.image.shape, depth: out.depth.shape, lr: out.lrImage?.shape };
       out.image.dispose();
