@@ -22,12 +22,12 @@
 // not counted). Activations, sin, FiLM, intersection search, sorting, grid sampling and compositing
 // are not counted, so the compositing and high-res stages have no GFLOP/s.
 import { cpus } from 'node:os';
-import { noGrad, synchronize, Tensor, tidy, type DeviceInfo } from '../../engine/index.ts';
+import { noGrad, ops, synchronize, Tensor, tidy, tidyAsync, type DeviceInfo } from '../../engine/index.ts';
 import { poolStats, resetPeak } from '../../engine/buffer-pool.ts';
 import { gpuTimeSource } from '../../engine/timing.ts';
 import { Random } from '../../engine/nn/random.ts';
 import type { Module } from '../../engine/nn/module.ts';
-import { cameraFromPose } from '../../model/camera.ts';
+import { cameraFromPose, type Camera } from '../../model/camera.ts';
 import { isGramHD, type GeneratorConfig } from '../../model/config.ts';
 import { GRAM_STAGES, GramGenerator, type StageProfiler } from '../../model/gram.ts';
 import { GRAMHD_STAGES, GramHDGenerator } from '../../model/gramhd.ts';
@@ -67,6 +67,9 @@ export interface ModelBenchReport {
   /** Peak in-use GPU bytes of the forward (resetPeak before, poolStats().peakInUseBytes after). */
   peakInUseBytes: number;
   stages: ModelStageRow[];
+  /** GRAM: the best of `runs` renderVisible calls (render's and eval's path: only the visible
+   * points shaded), wall ms, and the share of points shaded; null for GRAM-HD (dense). */
+  visible: { ms: number; shadedFraction: number } | null;
   context: string[];
 }
 
@@ -196,6 +199,7 @@ export async function benchModel(config: GeneratorConfig, info: DeviceInfo, opti
         gflops: f === null || row.ms <= 0 ? null : f / 1e6 / row.ms,
       };
     });
+    const visible = generator instanceof GramHDGenerator ? null : await timeVisible(generator, z, camera, runs);
     const k = timed.calls;
     const cpu = cpus();
     return {
@@ -211,6 +215,7 @@ export async function benchModel(config: GeneratorConfig, info: DeviceInfo, opti
       totalGflop: Object.values(flops).reduce<number>((s, f) => s + (f ?? 0), 0) / 1e9,
       peakInUseBytes: timed.peakInUseBytes,
       stages: rows,
+      visible,
       context: [
         `cpus: ${cpu.length} x ${cpu[0]?.model.trim() ?? '?'}${info.isSoftware ? ' (software adapter: kernels run on the host CPU; CPU ms is the process CPU time, all threads, robust to other load)' : ''}`,
         `forward: batch 1, frontal camera, locked view dependence, truncation ${TRUNCATION} towards a random stored average, random weights; device timer available: ${gpuTimeSource()} (unused: stages are fenced by synchronize())`,
@@ -222,6 +227,31 @@ export async function benchModel(config: GeneratorConfig, info: DeviceInfo, opti
     z.dispose();
     generator.dispose();
   }
+}
+
+/** Best of `runs` renderVisible calls after a warm-up, and the share of points it shades (the valid
+ * intersections and every background point, of all of them). */
+async function timeVisible(generator: GramGenerator, z: Tensor, camera: Camera, runs: number): Promise<{ ms: number; shadedFraction: number }> {
+  const options = { truncationPsi: TRUNCATION, lockViewDependence: true };
+  const once = async () => {
+    await synchronize();
+    const t = performance.now();
+    const out = await generator.renderVisible(z, [camera], options);
+    await out.image.data();
+    const ms = performance.now() - t;
+    out.image.dispose();
+    out.depth.dispose();
+    return ms;
+  };
+  await once();
+  let best = Infinity;
+  for (let r = 0; r < runs; r++) best = Math.min(best, await once());
+  const valid = await tidyAsync(() => noGrad(() => {
+    const { intermediates } = generator.forward(z, [camera], { ...options, intermediates: true });
+    return ops.mean(intermediates!.isValid).data();
+  }));
+  const levels = generator.config.renderer.num_manifolds - 1;
+  return { ms: best, shadedFraction: (valid[0] * levels + 1) / (levels + 1) };
 }
 
 /** Per-stage times of a synchronous GPU computation (see the file comment): totals and per stage. */
@@ -327,4 +357,9 @@ export function printModelTable(report: ModelBenchReport): void {
   ];
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   for (const r of rows) console.log(r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  '));
+  if (report.visible) {
+    console.log();
+    console.log(`render and eval shade only the visible points (${(100 * report.visible.shadedFraction).toFixed(1)}% of them here): ` +
+      `${(report.visible.ms / 1000).toFixed(2)} s per image (the dense forward: ${(report.totalMs / 1000).toFixed(2)} s)`);
+  }
 }

@@ -1,5 +1,6 @@
 // `gramhd bench model` on the golden gram_small configuration (16x16): the table, and --json with
-// every GRAM stage present, positive stage times that sum to the total, a peak memory and FLOPs.
+// every GRAM stage present, positive stage times that sum to the total, a peak memory and FLOPs,
+// and GRAM's render of the visible points only.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
@@ -43,6 +44,10 @@ test('bench model --json on gram_small: every stage, times >= 0 summing to the p
   assert.ok(flops['sample network + intersection'] > 0 && flops.radiance > 0 && flops.mapping > 0);
   assert.is(flops.compositing, null);
   assert.match(run.stderr, /forward \d+\/\d+ \(whole\)/);
+  // render's path: it shades at least every ray's background point (1 of the M points of a ray)
+  const m = (config.renderer as { num_manifolds: number }).num_manifolds;
+  assert.ok(report.visible.ms > 0, `visible render ${report.visible.ms} ms`);
+  assert.ok(report.visible.shadedFraction >= 1 / m && report.visible.shadedFraction <= 1, `shaded ${report.visible.shadedFraction}`);
 });
 
 test('bench model table with --img_size', () => {
@@ -64,6 +69,7 @@ test('bench model on gramhd_small given as JSON text, --img_size 32: the GRAM-HD
   assert.equal(report.stages.map((s: { stage: string }) => s.stage), [...GRAMHD_STAGES]);
   const sum = report.stages.reduce((a: number, s: { ms: number }) => a + s.ms, 0);
   assert.ok(Math.abs(sum - report.totalMs) <= 0.05 * report.totalMs + 0.5, `stages ${sum} ms vs total ${report.totalMs} ms`);
+  assert.is(report.visible, null);
   const sr = report.stages.find((s: { stage: string }) => s.stage === 'SR (StyleRRDBNet)');
   assert.ok(sr.gflop > 0 && sr.peakBytes > 0);
 });
