@@ -5,14 +5,9 @@
 import { engineDevice, gpuErrorCount, reportGpuError, throwPendingGpuError } from './device.ts';
 import * as kernelProfile from './kernel-profile.ts';
 import { awaitGpu } from './gpu-wait.ts';
+import type { Kernel } from '../kernels/kernel.ts';
 
-/** A compute kernel: WGSL source with entry point `main`, bindings in group 0: uniforms (if any) at
- * binding 0, then the storage buffers in the order the dispatch passes them. The key must identify
- * the source (name + specialisation), never a runtime shape. */
-export interface Kernel {
-  key: string;
-  code: string | (() => string);
-}
+export type { Kernel };
 
 const MAX_DISPATCHES_PER_SUBMIT = 512;
 const UNIFORM_ARENA_BYTES = 1 << 18;

@@ -27,7 +27,7 @@
 // Layouts: x [N, C, H, W], y [N, O, Ho, Wo], weight [O, C/groups, kh, kw] shared by the batch
 // (wBatch = 0) or one such block per sample (wBatch = its size). The geometry is a uniform; the
 // kernel key holds only the block shape and variant.
-import type { Kernel } from '../engine/runtime.ts';
+import type { Kernel } from './kernel.ts';
 
 /** Workgroup size of the kernels without subgroups (those with subgroups use one subgroup). */
 const PLAIN_WG = 64;

@@ -2,7 +2,7 @@
 // an iteration shape, dst[dstOffset + idx.dstStrides] = src[srcOffset + idx.srcStrides]. Strides are
 // signed so a negative stride walks backwards. (Long contiguous runs between distinct buffers go
 // through buffer copies instead: engine/ops/shape.ts.)
-import type { Kernel } from '../engine/runtime.ts';
+import type { Kernel } from './kernel.ts';
 import { linearIndexFn, MAX_RANK } from './wgsl.ts';
 
 export const COPY_WG = 256;

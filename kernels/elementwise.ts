@@ -2,7 +2,7 @@
 // shape through per-input strides (0 on broadcast axes), or a plain index when every input already
 // has the output's shape. Ops are an expression in a, b, c (inputs as f32), p0, p1 (scalar parameters) and fi
 // (the linear output index, for iota-like fills).
-import type { Kernel } from '../engine/runtime.ts';
+import type { Kernel } from './kernel.ts';
 import { linearIndexFn, MAX_RANK, PORTABLE_SINCOS, VEC_AT } from './wgsl.ts';
 
 export const ELEMENTWISE_WG = 256;

@@ -4,7 +4,7 @@
 // it writes g_h = g_u freq (feeds dx, dW and dbias), g_u (dphase) and g_u h (dfreq). The op-level
 // composition it replaces is model/film-siren.ts's differentiable backward (seven elementwise
 // kernels, four of them broadcasting); the two are held equal by test/model/film-siren.test.ts.
-import type { Kernel } from '../engine/runtime.ts';
+import type { Kernel } from './kernel.ts';
 import { linearIndexFn, PORTABLE_SINCOS } from './wgsl.ts';
 
 export const FILM_GRAD_WG = 256;

@@ -16,7 +16,7 @@
 //   magnitude more than an FMA: a workgroup is one subgroup, each lane loads its own 4 rows of x,
 //   the 32 weight rows of the tile are loaded once across the subgroup and shared with
 //   subgroupBroadcast, so each load feeds 32 (x) or 4 (W) FMAs instead of 4.
-import type { Kernel } from '../engine/runtime.ts';
+import type { Kernel } from './kernel.ts';
 import { PORTABLE_SINCOS } from './wgsl.ts';
 
 /** What follows x W^T + b: the FiLM modulation and sine, or a ReLU. */

@@ -5,7 +5,7 @@
 // times rgb and times distance. The op-level reference is model/composite.ts's
 // compositeManifolds (argsort, gathers, a cumprod and sums over [R, M] tensors); this kernel
 // follows its arithmetic in the same order and the tests hold the two equal.
-import type { Kernel } from '../engine/runtime.ts';
+import type { Kernel } from './kernel.ts';
 import { linearIndexFn } from './wgsl.ts';
 
 export const MANIFOLD_COMPOSITE_WG = 64;

@@ -4,7 +4,7 @@
 // field changes by more than 0.05 along it, else the segment's far end, and the validity flag. The
 // op-level reference is model/intersection.ts's intersectManifolds (scores, an argmax and four
 // gathers over [R, S-1, L]); this kernel follows its arithmetic and the tests hold the two equal.
-import type { Kernel } from '../engine/runtime.ts';
+import type { Kernel } from './kernel.ts';
 import { linearIndexFn } from './wgsl.ts';
 
 export const MANIFOLD_INTERSECTION_WG = 64;

@@ -10,7 +10,7 @@
 // (CPU-time based, other loads running): 4 x 8 tiles 14, 4 x 16 17, 4 x 32 18-19, 4 x 64 14
 // GFLOP/s (the larger code outgrows the instruction cache); the reference kernel 5. Each variant
 // takes seconds to compile (lavapipe caches it on disk afterwards).
-import type { Kernel } from '../engine/runtime.ts';
+import type { Kernel } from './kernel.ts';
 import { MATMUL_PARAMS } from './matmul.ts';
 
 /** A kernel variant: the subgroup size, and how each operand is read: vec4 loads along the named

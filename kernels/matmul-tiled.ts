@@ -4,7 +4,7 @@
 // 16 invocations. Global loads are scalar through the strides, with the thread-to-element map
 // following the operand's contiguous axis (hence the transpose flags in the key) so neighbouring
 // invocations read neighbouring addresses.
-import type { Kernel } from '../engine/runtime.ts';
+import type { Kernel } from './kernel.ts';
 import { MATMUL_PARAMS } from './matmul.ts';
 
 const TILE = 64;

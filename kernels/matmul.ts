@@ -3,7 +3,7 @@
 // reference kernel accumulates a 4 x 4 block of C per invocation in registers; it is the simple,
 // obviously correct one that the fast kernels (matmul-subgroup.ts, matmul-tiled.ts) are tested
 // against.
-import type { Kernel } from '../engine/runtime.ts';
+import type { Kernel } from './kernel.ts';
 
 /** Uniform block of every matmul kernel. C is dense [batch, m, n]; element (i, k) of op(A[b]) is
  * A[b * aBatch + i * am + k * ak] and element (k, j) of op(B[b]) is B[b * bBatch + k * bk + j * bn]

@@ -1,6 +1,6 @@
 // In-place update kernels of the optimisers: one dispatch per parameter tensor, no temporaries.
 // Each follows the order of PyTorch's own tensor operations so float32 rounding matches closely.
-import type { Kernel } from '../engine/runtime.ts';
+import type { Kernel } from './kernel.ts';
 import { linearIndexFn } from './wgsl.ts';
 
 export const OPTIM_WG = 256;

@@ -2,7 +2,7 @@
 // the source pixel its mode names (or writes zero); the adjoint sums, for every source pixel, the
 // padded pixels that read it: per dimension at most three runs (the pixel itself, a replicated
 // edge run, or up to two mirror images), so the adjoint is a gather with no atomics.
-import type { Kernel } from '../engine/runtime.ts';
+import type { Kernel } from './kernel.ts';
 import { linearIndexFn } from './wgsl.ts';
 
 export type PadMode = 'zeros' | 'replicate' | 'reflect';

@@ -1,6 +1,6 @@
 // Max pooling over the last two dimensions with zero-cost padding: taps that fall into the padding
 // are skipped, which is torch's max_pool2d (implicit -inf padding), as InceptionV3 uses it.
-import type { Kernel } from '../engine/runtime.ts';
+import type { Kernel } from './kernel.ts';
 import { linearIndexFn } from './wgsl.ts';
 
 export const POOL_PADDED_WG = 256;

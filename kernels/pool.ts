@@ -1,7 +1,7 @@
 // Average pooling over the last two dimensions (no padding, windows that do not fit are dropped,
 // as torch's avg_pool2d does) and its adjoint, which gathers for every input pixel the windows
 // that cover it (a gather, so overlapping windows need no atomics).
-import type { Kernel } from '../engine/runtime.ts';
+import type { Kernel } from './kernel.ts';
 import { linearIndexFn } from './wgsl.ts';
 
 export const POOL_WG = 256;

@@ -2,7 +2,7 @@
 // maximal index, as torch). Rows with many elements (inner == 1, R large) get a workgroup each and
 // a shared-memory tree; otherwise one invocation per output walks its R elements, or, split into
 // spans, a span of them (a first pass whose partial results a second reduction combines).
-import type { Kernel } from '../engine/runtime.ts';
+import type { Kernel } from './kernel.ts';
 import { linearIndexFn } from './wgsl.ts';
 
 export type ReduceOp = 'sum' | 'max' | 'min' | 'argmax';

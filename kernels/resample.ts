@@ -11,7 +11,7 @@
 // with four given weights; texels outside the image read as zero. Three kernels close the op under
 // differentiation: sample (weights x texels), spread (its adjoint in the texels, a scatter with a
 // float add built from atomic compare-exchange) and correlate (its derivative in the weights).
-import type { Kernel } from '../engine/runtime.ts';
+import type { Kernel } from './kernel.ts';
 import { linearIndexFn } from './wgsl.ts';
 
 export const RESAMPLE_WG = 256;

@@ -1,7 +1,7 @@
 // Row-wise kernels over a tensor viewed as [outer, R, inner], one invocation per (outer, inner):
 // inclusive cumulative sum/product (optionally from the end), argsort of short rows, and the
 // gather / scatter-add pair along the middle axis.
-import type { Kernel } from '../engine/runtime.ts';
+import type { Kernel } from './kernel.ts';
 import { linearIndexFn } from './wgsl.ts';
 
 export const ROW_WG = 64;

@@ -3,7 +3,7 @@
 // out by model/synth/heads.ts. The head is modelled in "head units" (cranium radius ~0.9, face
 // towards +z, up +y) and scaled into world space; the camera convention is model/camera.ts'
 // (x in linspace(-1, 1, W), y in linspace(1, -1, H), z = -1/tan(fov/2), rotated by cam2world).
-import type { Kernel } from '../engine/runtime.ts';
+import type { Kernel } from './kernel.ts';
 import { linearIndexFn } from './wgsl.ts';
 
 export const SDF_HEADS_WG = 64;

@@ -6,7 +6,7 @@
 // step by step (same formulas, same order of sums) and the tests hold the two equal. Nothing but
 // the pixel's rgb and depth goes to memory, so a view costs the texture reads rather than the
 // [H*H, L, ...] intermediates of the composed path.
-import type { Kernel } from '../engine/runtime.ts';
+import type { Kernel } from './kernel.ts';
 import { linearIndexFn } from './wgsl.ts';
 
 export const VIEW_COMPOSITE_WG = 64;
