@@ -17,7 +17,7 @@ import { GramGenerator } from '../model/gram.ts';
 import { GramHDGenerator } from '../model/gramhd.ts';
 import { bake, bakeGram, view, viewGram, type GramBake, type GramHDBake } from '../model/orbit.ts';
 import { freezeRepresentation } from '../train/gramhd-process.ts';
-import { readFileBytes } from './files.ts';
+import { readFileBytes } from '../train/files.ts';
 
 /** What the render command needs of a generator; GRAM and GRAM-HD plug in through small adapters. */
 export interface Renderable {

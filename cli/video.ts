@@ -2,7 +2,7 @@
 // mp4-muxer. The encoder's chunks carry no duration, so each is muxed with addVideoChunkRaw and an
 // explicit one-frame duration. Node only; imported lazily so that PNG rendering never loads the
 // native module.
-import type { Rgb8 } from './image-io.ts';
+import type { Rgb8 } from '../train/image-io.ts';
 
 /** Encodes `frames` (equal sizes, even width and height) at `fps` into MP4 bytes. */
 export async function encodeMp4(frames: readonly Rgb8[], fps = 30): Promise<Uint8Array> {

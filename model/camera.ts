@@ -3,6 +3,7 @@
 // origin; a pose is (pitch, yaw) in radians, with (pi/2, pi/2) the frontal view from +z.
 import type { Random } from '../engine/nn/random.ts';
 import type { PoseDistribution } from './config.ts';
+import type { TorchGenerator } from './torch-random.ts';
 
 export type Vec3 = [number, number, number];
 
@@ -118,4 +119,21 @@ export function planeIntersections(rays: Rays, planeZ = BACKGROUND_PLANE_Z): Flo
     out[i + 2] = oz + d[i + 2] * t;
   }
   return out;
+}
+
+/** The reference's random camera for `rand`: sample_camera_positions, yaw (theta) drawn first. */
+export function randomPose(pose: PoseDistribution, g: TorchGenerator): [number, number] {
+  const f = Math.fround;
+  const { sample_dist: dist, h_mean, h_stddev, v_mean, v_stddev } = pose;
+  if (dist === 'gaussian') {
+    const yaw = f(f(f(g.normalDouble()) * f(h_stddev)) + f(h_mean));
+    const pitch = f(f(f(g.normalDouble()) * f(v_stddev)) + f(v_mean));
+    return [pitch, yaw];
+  }
+  if (dist === 'uniform') {
+    const draw = (mean: number, std: number) => f(f(f(f(g.uniformFloat() - 0.5) * 2) * f(std)) + f(mean));
+    const yaw = draw(h_mean, h_stddev);
+    return [draw(v_mean, v_stddev), yaw];
+  }
+  return [v_mean, h_mean];
 }

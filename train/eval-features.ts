@@ -7,15 +7,14 @@
 // 255), NaN -> 0), as floats 0..255, and fed straight into the InceptionV3 extractor; only the
 // 2048-d features come back to the host.
 import { noGrad, ops, Tensor, tidy, tidyAsync } from '../engine/index.ts';
-import { toFloat32, type HostTensor } from '../engine/io/host-tensor.ts';
+import { concatFloat32, toFloat32, type HostTensor } from '../engine/io/host-tensor.ts';
 import { parseSafetensors, serializeSafetensors } from '../engine/io/safetensors.ts';
 import type { Camera } from '../model/camera.ts';
-import { cameraFromPose } from '../model/camera.ts';
+import { cameraFromPose, randomPose } from '../model/camera.ts';
 import type { GeneratorConfig } from '../model/config.ts';
 import { featureMoments, featureStatistics, fidFromFeatures, frechetDistance, statisticsFromMoments, type FeatureMatrix, type FeatureMoments } from '../model/fid.ts';
 import type { InceptionV3 } from '../model/inception.ts';
 import { kernelInceptionDistance, type KernelSums } from '../model/kid.ts';
-import { concatFloat32, randomPose } from './commands/render.ts';
 import { readFileBytes, writeFileAtomic } from './files.ts';
 import { Progress } from './progress.ts';
 import { TorchGenerator } from '../model/torch-random.ts';
@@ -224,7 +223,7 @@ export async function generatedFeatures(net: InceptionV3, model: SampleGenerator
     let averageZ: Float32Array | null = null;
     if (perSeedAverage) averageZ = g.randn(10000 * zDim);
     else g.skipRandn(10000 * zDim);
-    const [pitch, yaw] = randomPose(model.config, g);
+    const [pitch, yaw] = randomPose(model.config.pose, g);
     if (averageZ) {
       if (batch.length) await run();
       const latents = averageZ;

@@ -21,15 +21,15 @@ import type { Module, StateValue } from '../engine/nn/module.ts';
 import { Random } from '../engine/nn/random.ts';
 import { ExponentialMovingAverage } from '../engine/optim/ema.ts';
 import { cameraFromPose, type Camera } from '../model/camera.ts';
-import { isGramHD, type GeneratorConfig, type TrainingConfig } from '../model/config.ts';
+import { CONFIG_NAMES, isGramHD, type GeneratorConfig, type TrainingConfig } from '../model/config.ts';
+import { configFromText } from '../model/checkpoint.ts';
 import { GramEncoderDiscriminator, GramEncoderPatchDiscriminator } from '../model/discriminator/gram-encoder.ts';
 import { GramGenerator } from '../model/gram.ts';
 import { GramHDGenerator } from '../model/gramhd.ts';
-import { resolveConfig } from '../cli/checkpoint.ts';
-import { readFileBytes, writeFileAtomic } from '../cli/files.ts';
-import { encodePng, tileGrid, toByte, type Rgb8 } from '../cli/image-io.ts';
-import { Progress } from '../cli/progress.ts';
-import { FEATURE_DIM, generatedFeatures, readFeatureCache } from '../cli/eval-features.ts';
+import { readFileBytes, writeFileAtomic } from './files.ts';
+import { encodePng, tileGrid, toByte, type Rgb8 } from './image-io.ts';
+import { Progress } from './progress.ts';
+import { FEATURE_DIM, generatedFeatures, readFeatureCache } from './eval-features.ts';
 import { fidFromFeatures } from '../model/fid.ts';
 import { InceptionV3 } from '../model/inception.ts';
 import { openDataset } from './dataset.ts';
@@ -188,6 +188,11 @@ export async function saveCheckpoint(dir: string, step: number, seed: number, pr
 }
 
 /** Reads a checkpoint written by saveCheckpoint; every problem is one line naming the file. */
+/** A run checkpoint's metadata config is a configuration name or JSON (saveCheckpoint writes JSON). */
+function badConfig(path: string, value: string | undefined): never {
+  throw new Error(`${path}: metadata config ${JSON.stringify(value ?? '')} is neither a configuration name (${CONFIG_NAMES.join(', ')}) nor JSON`);
+}
+
 export async function readCheckpoint(path: string): Promise<TrainCheckpoint> {
   const { tensors, metadata } = parseSafetensors(await readFileBytes(path), path);
   if (metadata.format !== CHECKPOINT_FORMAT) throw new Error(`${path}: not a training checkpoint (metadata format ${JSON.stringify(metadata.format)}, expected ${CHECKPOINT_FORMAT})`);
@@ -204,7 +209,7 @@ export async function readCheckpoint(path: string): Promise<TrainCheckpoint> {
   return {
     step,
     seed: Number.isInteger(seed) ? seed : 0,
-    config: resolveConfig(metadata.config ?? '', `${path}: metadata config`),
+    config: configFromText(metadata.config ?? '', `${path}: metadata config`) ?? badConfig(path, metadata.config),
     rng: json('rng') as TrainCheckpoint['rng'],
     tensors,
     scalars: json('scalars') as Record<string, number>,

@@ -10,7 +10,7 @@ import { parseTorchPt } from '../../engine/io/torch-pt.ts';
 import { configByName, CONFIG_NAMES } from '../../model/config.ts';
 import { destroyDevice } from '../../engine/index.ts';
 import { loadGenerator } from '../checkpoint.ts';
-import { readFileBytes, writeFileAtomic } from '../files.ts';
+import { readFileBytes, writeFileAtomic } from '../../train/files.ts';
 import { initNodeDevice } from '../node-gpu.ts';
 
 interface ConvertArgs {

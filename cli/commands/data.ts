@@ -7,10 +7,10 @@ import type { Argv, CommandModule } from 'yargs';
 import { destroyDevice } from '../../engine/index.ts';
 import { renderHeads, synthSample, type RenderedHeads } from '../../model/synth/heads.ts';
 import { encodeNpy } from '../../train/npy.ts';
-import { writeFileAtomic } from '../files.ts';
-import { encodePng } from '../image-io.ts';
+import { writeFileAtomic } from '../../train/files.ts';
+import { encodePng } from '../../train/image-io.ts';
 import { initNodeDevice } from '../node-gpu.ts';
-import { Progress } from '../progress.ts';
+import { Progress } from '../../train/progress.ts';
 import { describeShard, resolveShard, shardOption, shardRange } from '../shard.ts';
 
 /** What the AFHQ loader adds to the first pose entry (reference section 8). */

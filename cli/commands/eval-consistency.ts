@@ -12,7 +12,7 @@ import { reprojectionError, upsampleBilinear, type RenderedView } from '../../mo
 import { TorchGenerator } from '../../model/torch-random.ts';
 import { checkpointOrShipped, loadGenerator, type Renderable } from '../checkpoint.ts';
 import { initNodeDevice } from '../node-gpu.ts';
-import { Progress } from '../progress.ts';
+import { Progress } from '../../train/progress.ts';
 import { parseSeeds } from './render.ts';
 
 interface ConsistencyArgs {

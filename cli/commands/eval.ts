@@ -22,13 +22,13 @@ import { InceptionV3 } from '../../model/inception.ts';
 import { decodeImage, sniffImageFormat } from '../../train/image-decode.ts';
 import { resizeLanczos, type ImageU8 } from '../../train/lanczos.ts';
 import { loadGenerator } from '../checkpoint.ts';
-import { computeMetrics, FEATURE_DIM, featureCacheImageSize, featureShardPath, generatedFeatures, printMetrics, readFeatureCache, readFeatureShard, writeFeatureCache, writeFeatureShard, type FeatureShard } from '../eval-features.ts';
+import { computeMetrics, FEATURE_DIM, featureCacheImageSize, featureShardPath, generatedFeatures, printMetrics, readFeatureCache, readFeatureShard, writeFeatureCache, writeFeatureShard, type FeatureShard } from '../../train/eval-features.ts';
 import { addMoments } from '../../model/fid.ts';
 import { describeShard, resolveShard, shardOption, shardRange } from '../shard.ts';
-import { readFileBytes } from '../files.ts';
+import { readFileBytes } from '../../train/files.ts';
 import { initNodeDevice } from '../node-gpu.ts';
 import { evalConsistencyCommand } from './eval-consistency.ts';
-import { Progress } from '../progress.ts';
+import { Progress } from '../../train/progress.ts';
 
 interface EvalArgs {
   real_images_dir?: string;

@@ -6,13 +6,13 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { noGrad, Tensor, tidy, tidyAsync } from '../../engine/index.ts';
-import { cameraFromPose, linspace, type Camera } from '../../model/camera.ts';
-import type { GeneratorConfig } from '../../model/config.ts';
+import { concatFloat32 } from '../../engine/io/host-tensor.ts';
+import { cameraFromPose, linspace, randomPose, type Camera } from '../../model/camera.ts';
 import { checkpointOrShipped, loadGenerator, type RenderBake } from '../checkpoint.ts';
-import { writeFileAtomic } from '../files.ts';
-import { depthToRgb8, encodePng, imageToRgb8, tileGrid, type Rgb8 } from '../image-io.ts';
+import { writeFileAtomic } from '../../train/files.ts';
+import { depthToRgb8, encodePng, imageToRgb8, tileGrid, type Rgb8 } from '../../train/image-io.ts';
 import { initNodeDevice } from '../node-gpu.ts';
-import { Progress } from '../progress.ts';
+import { Progress } from '../../train/progress.ts';
 import { describeShard, resolveShard, shardOption, shardRange } from '../shard.ts';
 import { TorchGenerator } from '../../model/torch-random.ts';
 
@@ -67,22 +67,6 @@ export function fixedViews(type: Exclude<RenderType, 'rand'>): { poses: [number,
   return { poses: poses(Array(60).fill(0), yaws), grid: null };
 }
 
-/** The reference's random camera for `rand`: sample_camera_positions, yaw (theta) drawn first. */
-export function randomPose(config: GeneratorConfig, g: TorchGenerator): [number, number] {
-  const f = Math.fround;
-  const { sample_dist: dist, h_mean, h_stddev, v_mean, v_stddev } = config.pose;
-  if (dist === 'gaussian') {
-    const yaw = f(f(f(g.normalDouble()) * f(h_stddev)) + f(h_mean));
-    const pitch = f(f(f(g.normalDouble()) * f(v_stddev)) + f(v_mean));
-    return [pitch, yaw];
-  }
-  if (dist === 'uniform') {
-    const draw = (mean: number, std: number) => f(f(f(f(g.uniformFloat() - 0.5) * 2) * f(std)) + f(mean));
-    const yaw = draw(h_mean, h_stddev);
-    return [draw(v_mean, v_stddev), yaw];
-  }
-  return [v_mean, h_mean];
-}
 
 /** One image to render: a seed's view. */
 interface Job {
@@ -161,7 +145,7 @@ async function render(args: RenderArgs): Promise<void> {
         let averageZ: Float32Array | null = null;
         if (perSeedAverage) averageZ = g.randn(10000 * zDim);
         else g.skipRandn(10000 * zDim);
-        const poses = views ? views.poses : [randomPose(model.config, g)];
+        const poses = views ? views.poses : [randomPose(model.config.pose, g)];
         for (let view = 0; view < poses.length; view++) {
           yield { seedIndex, view, z, camera: cameraFromPose(poses[view][0], poses[view][1]), averageZ };
         }
@@ -255,16 +239,5 @@ async function render(args: RenderArgs): Promise<void> {
   } finally {
     model.dispose();
   }
-}
-
-/** The arrays one after another. */
-export function concatFloat32(parts: Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
 }
 

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { destroyDevice } from '../../engine/index.ts';
 import { parseSafetensors } from '../../engine/io/safetensors.ts';
-import { readFileBytes } from '../files.ts';
+import { readFileBytes } from '../../train/files.ts';
 import { initWorld } from '../mpi.ts';
 import { initNodeDevice } from '../node-gpu.ts';
 import { verifyCases } from '../verify/cases.ts';

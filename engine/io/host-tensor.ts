@@ -91,3 +91,14 @@ function roundHalfToEven(x: number): number {
   if (fraction !== 0.5) return fraction < 0.5 ? floor : floor + 1;
   return floor % 2 === 0 ? floor : floor + 1;
 }
+
+/** The arrays one after another. */
+export function concatFloat32(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
+}

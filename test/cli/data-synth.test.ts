@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gpu } from '../helpers/gpu.ts';
 import { repoRoot } from '../helpers/golden.ts';
-import { decodePng } from '../../cli/image-io.ts';
+import { decodePng } from '../../train/image-io.ts';
 import { AFHQ_PITCH_OFFSET, synthName } from '../../cli/commands/data.ts';
 import { MAX_PITCH_OFFSET, MAX_YAW_OFFSET, renderHeads, synthSample, type SynthSample } from '../../model/synth/heads.ts';
 import { encodeNpy } from '../../train/npy.ts';

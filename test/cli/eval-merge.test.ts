@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FEATURE_DIM, writeFeatureCache } from '../../cli/eval-features.ts';
+import { FEATURE_DIM, writeFeatureCache } from '../../train/eval-features.ts';
 import { launcherFreeEnv, repoRoot, writeGoldenGramSmall } from '../helpers/golden.ts';
 import { hashedWeightsPt } from '../helpers/inception-weights.ts';
 

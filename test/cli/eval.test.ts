@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { encodePng } from '../../cli/image-io.ts';
+import { encodePng } from '../../train/image-io.ts';
 import { toFloat32 } from '../../engine/io/host-tensor.ts';
 import { parseSafetensors } from '../../engine/io/safetensors.ts';
 import { fidFromFeatures } from '../../model/fid.ts';

@@ -11,7 +11,7 @@ import { gpu } from '../helpers/gpu.ts';
 import { noGrad, Tensor, tidy } from '../../engine/index.ts';
 import { loadGenerator } from '../../cli/checkpoint.ts';
 import { fixedViews } from '../../cli/commands/render.ts';
-import { decodePng, imageToRgb8 } from '../../cli/image-io.ts';
+import { decodePng, imageToRgb8 } from '../../train/image-io.ts';
 import { cameraFromPose } from '../../model/camera.ts';
 import { TorchGenerator } from '../../model/torch-random.ts';
 import { goldenDir, repoRoot } from '../helpers/golden.ts';

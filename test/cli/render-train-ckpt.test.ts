@@ -18,7 +18,7 @@ import { cameraFromPose } from '../../model/camera.ts';
 import { parseConfig } from '../../model/config.ts';
 import { GramGenerator } from '../../model/gram.ts';
 import { loadGenerator } from '../../cli/checkpoint.ts';
-import { decodePng, imageToRgb8 } from '../../cli/image-io.ts';
+import { decodePng, imageToRgb8 } from '../../train/image-io.ts';
 import { TorchGenerator } from '../../model/torch-random.ts';
 import { readCheckpoint, train } from '../../train/loop.ts';
 import { repoRoot } from '../helpers/golden.ts';

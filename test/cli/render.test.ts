@@ -14,7 +14,7 @@ import { loadGenerator, resolveConfig } from '../../cli/checkpoint.ts';
 import { configMetadata } from '../../cli/commands/convert.ts';
 import { configByName } from '../../model/config.ts';
 import { parseSeeds } from '../../cli/commands/render.ts';
-import { decodePng, imageToRgb8, toByte, type Rgb8 } from '../../cli/image-io.ts';
+import { decodePng, imageToRgb8, toByte, type Rgb8 } from '../../train/image-io.ts';
 import { TorchGenerator } from '../../model/torch-random.ts';
 import { goldenDir, repoRoot, writeGoldenGramSmall } from '../helpers/golden.ts';
 

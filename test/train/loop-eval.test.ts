@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writeFeatureCache } from '../../cli/eval-features.ts';
+import { writeFeatureCache } from '../../train/eval-features.ts';
 import { repoRoot } from '../helpers/golden.ts';
 import { hashedWeightsPt } from '../helpers/inception-weights.ts';
 import { tinyConfig, writeDiscDataset } from './loop-fixtures.ts';

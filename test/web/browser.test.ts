@@ -24,7 +24,7 @@ import { gpu } from '../helpers/gpu.ts';
 import { noGrad, Tensor, tidy } from '../../engine/index.ts';
 import { cameraFromPose } from '../../model/camera.ts';
 import { loadGenerator } from '../../cli/checkpoint.ts';
-import { imageToRgb8, type Rgb8 } from '../../cli/image-io.ts';
+import { imageToRgb8, type Rgb8 } from '../../train/image-io.ts';
 import { TorchGenerator } from '../../model/torch-random.ts';
 import { goldenCheckpoint } from './golden-checkpoint.ts';
 import { buildWeb, serveWeb } from '../../web/serve.ts';
