@@ -191,6 +191,11 @@ export class GramHDGenerator extends GramGenerator {
    * eval). All of it is computed densely: the gridded features feed the SR network even where
    * invalid, and the low-res render is a small part of the forward.
    */
+  /** GRAM-HD's renderVisible is dense (see there). */
+  override shadesSparsely(): boolean {
+    return false;
+  }
+
   override async renderVisible(z: Tensor, cameras: readonly Camera[], options: Parameters<GramGenerator['renderVisible']>[2] = {}): Promise<{ image: Tensor; depth: Tensor; lrImage: Tensor }> {
     if (options.imgSize !== undefined && options.imgSize !== this.config.img_size) {
       throw new Error(`GRAM-HD renders at its configuration's size (${this.config.img_size}); --img_size is for GRAM checkpoints`);

@@ -67,9 +67,10 @@ export interface ModelBenchReport {
   /** Peak in-use GPU bytes of the forward (resetPeak before, poolStats().peakInUseBytes after). */
   peakInUseBytes: number;
   stages: ModelStageRow[];
-  /** GRAM: the best of `runs` renderVisible calls (render's and eval's path: only the visible
-   * points shaded), wall ms, and the share of points shaded; null for GRAM-HD (dense). */
-  visible: { ms: number; shadedFraction: number } | null;
+  /** GRAM: the best of `runs` renderVisible calls (render's and eval's path), wall ms, whether it
+   * shaded only the visible points on this adapter, and the share of points that are visible;
+   * null for GRAM-HD (dense). */
+  visible: { ms: number; sparse: boolean; shadedFraction: number } | null;
   context: string[];
 }
 
@@ -231,7 +232,7 @@ export async function benchModel(config: GeneratorConfig, info: DeviceInfo, opti
 
 /** Best of `runs` renderVisible calls after a warm-up, and the share of points it shades (the valid
  * intersections and every background point, of all of them). */
-async function timeVisible(generator: GramGenerator, z: Tensor, camera: Camera, runs: number): Promise<{ ms: number; shadedFraction: number }> {
+async function timeVisible(generator: GramGenerator, z: Tensor, camera: Camera, runs: number): Promise<{ ms: number; sparse: boolean; shadedFraction: number }> {
   const options = { truncationPsi: TRUNCATION, lockViewDependence: true };
   const once = async () => {
     await synchronize();
@@ -251,7 +252,7 @@ async function timeVisible(generator: GramGenerator, z: Tensor, camera: Camera, 
     return ops.mean(intermediates!.isValid).data();
   }));
   const levels = generator.config.renderer.num_manifolds - 1;
-  return { ms: best, shadedFraction: (valid[0] * levels + 1) / (levels + 1) };
+  return { ms: best, sparse: generator.shadesSparsely(), shadedFraction: (valid[0] * levels + 1) / (levels + 1) };
 }
 
 /** Per-stage times of a synchronous GPU computation (see the file comment): totals and per stage. */
@@ -359,7 +360,8 @@ export function printModelTable(report: ModelBenchReport): void {
   for (const r of rows) console.log(r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  '));
   if (report.visible) {
     console.log();
-    console.log(`render and eval shade only the visible points (${(100 * report.visible.shadedFraction).toFixed(1)}% of them here): ` +
+    const visible = `${(100 * report.visible.shadedFraction).toFixed(1)}% of the points are visible here`;
+    console.log(`render and eval (${report.visible.sparse ? `shading the visible points only; ${visible}` : `dense on this adapter and model; ${visible}`}): ` +
       `${(report.visible.ms / 1000).toFixed(2)} s per image (the dense forward: ${(report.totalMs / 1000).toFixed(2)} s)`);
   }
 }

@@ -47,6 +47,7 @@ test('bench model --json on gram_small: every stage, times >= 0 summing to the p
   // render's path: it shades at least every ray's background point (1 of the M points of a ray)
   const m = (config.renderer as { num_manifolds: number }).num_manifolds;
   assert.ok(report.visible.ms > 0, `visible render ${report.visible.ms} ms`);
+  assert.is(report.visible.sparse, false, 'a 32x32 render of gram_small is too small to shade sparsely');
   assert.ok(report.visible.shadedFraction >= 1 / m && report.visible.shadedFraction <= 1, `shaded ${report.visible.shadedFraction}`);
 });
 

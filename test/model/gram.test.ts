@@ -75,6 +75,24 @@ test('the sparse render (radiance at valid intersections only) gives the golden 
   generator.dispose();
 });
 
+test('renderVisible, sparse and dense, gives the golden image and the truncated one', async () => {
+  const generator = goldenGramGenerator(golden);
+  const rows = await tidyAsync(async () => {
+    const z = goldenInput(golden, 'in/z');
+    const out = [];
+    for (const shading of ['sparse', 'dense'] as const) {
+      const plain = await generator.renderVisible(z, goldenCameras(golden), { shading, chunkRays: 100 });
+      const truncated = await generator.renderVisible(z, goldenCameras(golden), { shading, truncationPsi: 0.7 });
+      out.push(await compareOutput(golden, 'out/image', plain.image, 'forward'), await compareOutput(golden, 'out/depth', plain.depth, 'forward'),
+        await compareOutput(golden, 'out/image_truncated_0.7', truncated.image, 'forward'));
+    }
+    return out;
+  });
+  assert.is(rows.length, 6);
+  for (const row of rows) assert.ok(row.pass, `${row.output}: ${row.relErr} > ${row.allowed}`);
+  generator.dispose();
+});
+
 test('the GRAM-HD representation (with feature heads) loads gramhd_small and renders its low-res image', async () => {
   const hd = loadCase('gramhd_small');
   const config = parseConfig(manifest.gramhd_small.config);
