@@ -1,7 +1,8 @@
 // Reductions of a tensor viewed as [outer, R, inner] over R: sum, max, min or argmax (first
-// maximal index, as torch). Rows with many elements (inner == 1, R large) get a workgroup each and
-// a shared-memory tree; otherwise one invocation per output walks its R elements, or, split into
-// spans, a span of them (a first pass whose partial results a second reduction combines).
+// maximal index, as torch). Rows with many elements (inner == 1, R large) get a workgroup per span
+// of the row (the whole row, or for few long rows a span of it) and a shared-memory tree; otherwise
+// one invocation per output walks its R elements, or, split into spans, a span of them. Spans are
+// a first pass whose partial results a second reduction combines.
 import type { Kernel } from './kernel.ts';
 import { linearIndexFn } from './wgsl.ts';
 
@@ -56,12 +57,16 @@ var<workgroup> vals: array<f32, ${REDUCE_WG}>;
 var<workgroup> idxs: array<u32, ${REDUCE_WG}>;
 @compute @workgroup_size(${REDUCE_WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  // output [outer, spans]: workgroup row reduces r in [span * s, span * (s + 1)) of row o
+  let spans = (P.r + P.span - 1u) / P.span;
   let row = wid.x + wid.y * nwg.x;
-  if (row >= P.outer) { return; }
-  let base = row * P.r;
+  if (row >= P.outer * spans) { return; }
+  let base = (row / spans) * P.r;
+  let r0 = (row % spans) * P.span;
+  let r1 = min(r0 + P.span, P.r);
   var acc = ${INIT[op]};
   var ai = 0xffffffffu;
-  for (var r = t; r < P.r; r += ${REDUCE_WG}u) {
+  for (var r = r0 + t; r < r1; r += ${REDUCE_WG}u) {
     let v = x[base + r];
     ${isArg ? 'if (v > acc || ai == 0xffffffffu) { acc = v; ai = r; }' : `acc = ${combine(op, 'acc', 'v')};`}
   }

@@ -31,14 +31,16 @@ function reduceBlock(op: ReduceOp, x: Tensor, d0: number, d1: number): Tensor {
   const out = Tensor.empty(outShape, op === 'argmax' ? 'i32' : 'f32');
   if (out.size === 0) return out;
   const perRow = inner === 1 && r >= 512;
-  const spans = perRow || op === 'argmax' ? 1 : reductionSpans(outer * inner, r);
+  const spans = op === 'argmax' ? 1 : perRow ? rowSpans(outer, r) : reductionSpans(outer * inner, r);
   if (spans > 1) {
-    // too few outputs to keep the adapter busy (a bias gradient sums 10^5 rows into 32 outputs):
+    // too few outputs to keep the adapter busy (a bias gradient sums 10^5 rows into 32 outputs; a
+    // loss sums a whole tensor into one, which as one workgroup ran at 2.7 GB/s on an H200):
     // partial results over spans of R first, then those reduced
     out.dispose();
     const span = Math.ceil(r / spans);
     const partial = Tensor.empty([outer, Math.ceil(r / span), inner]);
-    dispatch(reduceKernel(op, false), [x.buffer, partial.buffer], new Uint32Array([outer, r, inner, span]), Math.ceil(partial.size / REDUCE_WG));
+    const partials = partial.size;
+    dispatch(reduceKernel(op, perRow), [x.buffer, partial.buffer], new Uint32Array([outer, r, inner, span]), perRow ? partials : Math.ceil(partials / REDUCE_WG));
     const combined = reduceBlock(op, partial, 1, 1);
     partial.dispose();
     const result = combined.view(outShape);
@@ -48,6 +50,13 @@ function reduceBlock(op: ReduceOp, x: Tensor, d0: number, d1: number): Tensor {
   const uniforms = new Uint32Array([outer, r, inner, r]);
   dispatch(reduceKernel(op, perRow), [x.buffer, out.buffer], uniforms, perRow ? outer : Math.ceil((outer * inner) / REDUCE_WG));
   return out;
+}
+
+/** How many spans to split each of `rows` long contiguous rows into (one workgroup per span):
+ * enough for some 1024 workgroups, each still walking at least 16 elements per invocation. */
+function rowSpans(rows: number, r: number): number {
+  if (rows >= 1024) return 1;
+  return Math.max(1, Math.min(Math.floor(r / (16 * REDUCE_WG)), Math.ceil(1024 / rows)));
 }
 
 /** How many spans to split a reduction of r elements into, for `outputs` outputs: enough for

@@ -64,6 +64,25 @@ test('long rows use the workgroup reduction and stay accurate', async () => {
   });
 });
 
+test('few long contiguous rows are reduced a span per workgroup (two passes) and match float64', async () => {
+  // [1, 1000003]: 244 spans of 4099 (the last one short); [3, 200001]: 48 spans per row; the
+  // whole of [1000, 1000]: one row of 10^6
+  const cases: [number[], number[]][] = [[[1, 1000003], [1]], [[3, 200001], [1]], [[1000, 1000], [0, 1]]];
+  // (Math.max(...v) overflows the stack at 10^6 arguments)
+  const longReductions = [['sum', ops.sum, sumOf], ['max', ops.max, (v: number[]) => v.reduce((a, b) => Math.max(a, b))],
+    ['min', ops.min, (v: number[]) => v.reduce((a, b) => Math.min(a, b))]] as const;
+  for (const [shape, dims] of cases) {
+    const x = randomArray(numel(shape), 11);
+    // extremes in the last, partial span of the first row
+    x[shape[1] - 2] = 7;
+    x[shape[1] - 1] = -7;
+    for (const [name, op, f] of longReductions) {
+      const got = await tidyAsync(() => op(Tensor.fromData(Float32Array.from(x), shape), dims).data());
+      assertClose(got, reduceRef(x, shape, dims, f), 1e-5, `${name} [${shape}] over ${dims}`);
+    }
+  }
+});
+
 test('argmax returns the first maximal index along a dim', async () => {
   await tidyAsync(async () => {
     const t = Tensor.fromData([1, 3, 3, 0, 4, 3, 5, 5, 5, 6, 0, 5], [2, 2, 3]);
