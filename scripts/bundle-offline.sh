@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Packs gramhd for a Linux x86-64 machine that has a GPU driver but no Node.js, npm registry or
-# internet (a cluster node, a lent GPU): Node itself and Dawn's dawn.node (xz), the CLI and the
+# Packs gramhd for a Linux machine of this one's architecture that has a GPU driver but no Node.js,
+# npm registry or internet (a cluster node, a lent GPU): Node itself and Dawn's dawn.node (xz), the CLI and the
 # GPU-side test files each bundled into one .mjs by esbuild, and the Vulkan loader's .deb files
 # (with the glvnd libraries NVIDIA's ICD, libGLX_nvidia.so.0, needs) where apt can download them.
 # The folder goes inside a checkout (it reads configs, checkpoints and golden files from there):
@@ -28,8 +28,12 @@ for dir in engine model io eval; do
   [ -n "$files" ] && esbuild $files --outdir="$out/t" --entry-names="$dir-[name]" --out-extension:.js=.mjs
 done
 cp node_modules/webgpu/index.js node_modules/webgpu/package.json "$out/node_modules/webgpu/"
-[ "$out/dawn.node.xz" -nt node_modules/webgpu/dist/linux-x64/dawn.node ] ||
-  xz -T2 -c node_modules/webgpu/dist/linux-x64/dawn.node > "$out/dawn.node.xz"
+# this machine's Node and Dawn: the bundle runs on Linux machines of the same architecture
+arch=$(node -p process.arch)
+dawn=node_modules/webgpu/dist/linux-$arch/dawn.node
+[ -f "$dawn" ] || { echo "bundle-offline: no $dawn (the webgpu package has no Dawn for linux-$arch)" >&2; exit 1; }
+echo "$arch" > "$out/arch"
+[ "$out/dawn.node.xz" -nt "$dawn" ] || xz -T2 -c "$dawn" > "$out/dawn.node.xz"
 [ "$out/node.xz" -nt "$(command -v node)" ] || xz -T2 -c "$(command -v node)" > "$out/node.xz"
 if command -v apt-get > /dev/null && [ -z "$(ls "$out"/debs/*.deb 2>/dev/null || true)" ]; then
   (cd "$out/debs" && apt-get download -qq libvulkan1 libglvnd0 libglx0 libgl1 libegl1 libopengl0 libgles2 2>/dev/null) ||

@@ -6,7 +6,12 @@ bundle=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cache=${GRAMHD_OFFLINE_CACHE:-/tmp/gramhd-offline}
 mkdir -p "$cache"
 if [ ! -x "$cache/node" ]; then xz -dc "$bundle/node.xz" > "$cache/node.part" && chmod +x "$cache/node.part" && mv "$cache/node.part" "$cache/node"; fi
-dawn="$bundle/node_modules/webgpu/dist/linux-x64/dawn.node"
+arch=$(cat "$bundle/arch")
+case "$(uname -m)/$arch" in
+  x86_64/x64 | aarch64/arm64) ;;
+  *) echo "gramhd offline: this bundle is for linux-$arch, this machine is $(uname -m)" >&2; exit 1 ;;
+esac
+dawn="$bundle/node_modules/webgpu/dist/linux-$arch/dawn.node"
 if [ ! -f "$dawn" ]; then mkdir -p "$(dirname "$dawn")" && xz -dc "$bundle/dawn.node.xz" > "$dawn.part" && mv "$dawn.part" "$dawn"; fi
 if [ -z "$(ldconfig -p | grep 'libvulkan.so.1' || true)" ]; then
   if [ "$(id -u)" = 0 ] && [ -n "$(ls "$bundle"/debs/*.deb 2>/dev/null || true)" ]; then
