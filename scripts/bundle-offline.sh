@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Packs gramhd for a Linux machine of this one's architecture that has a GPU driver but no Node.js,
-# npm registry or internet (a cluster node, a lent GPU): Node itself and Dawn's dawn.node (xz), the CLI and the
-# GPU-side test files each bundled into one .mjs by esbuild, and the Vulkan loader's .deb files
-# (with the glvnd libraries NVIDIA's ICD, libGLX_nvidia.so.0, needs) where apt can download them.
+# npm registry or internet (a cluster node, a lent GPU): Node itself and Dawn's dawn.node (xz), the
+# CLI and the GPU-side test files each bundled into one .mjs by esbuild, and the Vulkan loader's
+# .deb files (with the glvnd libraries NVIDIA's ICD, libGLX_nvidia.so.0, needs) where apt can
+# download them.
 # The folder goes inside a checkout (it reads configs, checkpoints and golden files from there):
 #   bash scripts/bundle-offline.sh            # writes .gpu/ (git ignores it)
 #   bash .gpu/gramhd bench model --config GRAMHD256_FFHQ
