@@ -56,11 +56,14 @@ export interface ConvBlock {
 /** What the forward's store applies after the bias: y = leakyRelu(v, negativeSlope) * scale +
  * residual, each part where given; the residual (same shape as y) is the binding after the bias.
  * The activation of the super-resolution networks' dense blocks and their `x5 * 0.2 + x`, which
- * would otherwise each be a pass over y. */
+ * would otherwise each be a pass over y. With pixelShuffle r, y is stored as torch's
+ * pixel_shuffle(y, r) ([N, O / r^2, Ho r, Wo r], the residual in that shape): the upsampling
+ * convs' shuffle, otherwise a strided copy of y. */
 export interface ConvEpilogueSpec {
   negativeSlope?: number;
   scale?: number;
   residual?: boolean;
+  pixelShuffle?: number;
 }
 
 export function convWorkgroupSize(block: ConvBlock): number {
@@ -164,12 +167,26 @@ function forwardExtras(block: ConvBlock): string {
   return e.negativeSlope === undefined ? decls : `${decls}\nfn leaky(a: f32) -> f32 { return a * select(${wgslFloat(e.negativeSlope)}, 1.0, a > 0.0); }`;
 }
 
+/** With a pixel shuffle by r, out-channel oc = c r^2 + dy r + dx at (row, j) goes to channel c at
+ * (row r + dy, j r + dx) of the [N, O / r^2, Ho r, Wo r] output: each block row's start. */
+function shuffledRows(block: ConvBlock): string {
+  const r = block.epilogue?.pixelShuffle;
+  if (!r) return '';
+  return lines(range(block.channels).map((m) => `let oc${m} = g * og + o0 + ${m}u;
+  let yRow${m} = ((n * (P.o / ${r * r}u) + oc${m} / ${r * r}u) * P.ho * ${r}u + row * ${r}u + (oc${m} % ${r * r}u) / ${r}u) * P.wo * ${r}u + j0 * ${r}u + oc${m} % ${r}u;`), '  ');
+}
+
+function storeIndex(block: ConvBlock, m: number, col: number): string {
+  const r = block.epilogue?.pixelShuffle;
+  return r ? `yRow${m} + ${col * r}u` : `yRow + ${m}u * plane + ${col}u`;
+}
+
 function checkBlock(b: ConvBlock): void {
   if (b.columns % 4 !== 0 || b.columns < 4 || b.channels < 1) throw new Error(`conv block ${b.channels}x${b.columns}: columns must be a positive multiple of 4`);
   if (b.square3 && (b.subgroupSize === null || b.channels !== 4 * b.subgroupSize)) throw new Error(`conv block ${b.channels}x${b.columns}: the 3 x 3 variant needs subgroups and 4 channels per lane`);
 }
 
-const epilogueKey = (e: ConvEpilogueSpec | undefined) => (e ? `:lrelu${e.negativeSlope ?? '-'}:scale${e.scale ?? '-'}${e.residual ? ':res' : ''}` : '');
+const epilogueKey = (e: ConvEpilogueSpec | undefined) => (e ? `:lrelu${e.negativeSlope ?? '-'}:scale${e.scale ?? '-'}${e.residual ? ':res' : ''}${e.pixelShuffle ? `:ps${e.pixelShuffle}` : ''}` : '');
 const keyOf = (name: string, b: ConvBlock) => `${name}:${b.channels}x${b.columns}${b.subgroupSize ? `:sg${b.subgroupSize}` : ''}${b.bias ? ':bias' : ''}${b.rowOf3 ? ':row3' : ''}${b.square3 ? ':sq3' : ''}${epilogueKey(b.epilogue)}`;
 
 /** y[n, o, i, j] = sum over c, a, b of x[n, c, i*sh - ph + a, j*sw - pw + b] * w[o, c, a, b]
@@ -216,7 +233,8 @@ export function convForwardKernel(block: ConvBlock): Kernel {
   let plane = P.ho * P.wo;
   let yRow = (n * P.o + g * og + o0) * plane + row * P.wo + j0;
   ${block.bias ? lines(range(block.channels).map((m) => `let bias${m} = bias[g * og + min(o0 + ${m}u, og - 1u)];`), '  ') : ''}
-  ${blockStores(block, 'y', (m) => `o0 + ${m}u < og`, (col) => `j0 + ${col}u < P.wo`, (m, col) => `yRow + ${m}u * plane + ${col}u`, (m, index, acc) => forwardValue(block, m, index, acc))}
+  ${shuffledRows(block)}
+  ${blockStores(block, 'y', (m) => `o0 + ${m}u < og`, (col) => `j0 + ${col}u < P.wo`, (m, col) => storeIndex(block, m, col), (m, index, acc) => forwardValue(block, m, index, acc))}
 }`,
   };
 }

@@ -17,6 +17,7 @@ import { Tensor } from '../tensor.ts';
 import { add, leakyRelu, mul, rsqrt, square } from './elementwise.ts';
 import { fixedSubgroupSize, matmul } from './matmul.ts';
 import { pad } from './pad.ts';
+import { pixelShuffle } from './resample.ts';
 import { sum } from './reduce.ts';
 import { permute, reshape, slice, stack } from './shape.ts';
 
@@ -41,7 +42,9 @@ export interface Conv2dOptions {
 export interface ConvEpilogue {
   negativeSlope?: number;
   scale?: number;
-  /** [N, O, Ho, Wo], as the output. */
+  /** The output is pixelShuffle(leakyRelu(conv + bias) * scale, r) (+ residual): [N, O / r^2, Ho r, Wo r]. */
+  pixelShuffle?: number;
+  /** As the output: [N, O, Ho, Wo], or the shuffled shape. */
   residual?: Tensor;
 }
 
@@ -169,8 +172,9 @@ function packSquare3Weights(weight: Tensor, g: Geometry, block: number): Tensor 
  * epilogue the kernel applies it too, and nothing is recorded (conv2d takes this path only when no
  * gradient is wanted). */
 function convolve(x: Tensor, weight: Tensor, g: Geometry, bias: Tensor | null = null, epilogue?: ConvEpilogue): Tensor {
-  const y = Tensor.empty([g.n, g.o, g.ho, g.wo]);
-  const spec = epilogue && { negativeSlope: epilogue.negativeSlope, scale: epilogue.scale, residual: epilogue.residual !== undefined };
+  const r = epilogue?.pixelShuffle;
+  const y = Tensor.empty(r ? [g.n, g.o / (r * r), g.ho * r, g.wo * r] : [g.n, g.o, g.ho, g.wo]);
+  const spec = epilogue && { negativeSlope: epilogue.negativeSlope, scale: epilogue.scale, residual: epilogue.residual !== undefined, pixelShuffle: r };
   if (y.size > 0) {
     const square3 = g.subgroupSize !== null && g.kh === 3 && g.kw === 3 && g.sh === 1 && g.sw === 1
       && g.o / g.groups >= 3 * g.subgroupSize;
@@ -259,18 +263,23 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, options:
   if (bias) checkBias(bias, g.o, 'conv2d');
   const { epilogue } = options;
   if (!epilogue) return convolve(x, weight, g, bias ?? null);
-  const { negativeSlope, scale, residual } = epilogue;
-  if (residual && !sameShape(residual.shape, [g.n, g.o, g.ho, g.wo])) {
-    throw new Error(`conv2d: residual ${shapeText(residual.shape)} must be the output's shape ${shapeText([g.n, g.o, g.ho, g.wo])}`);
+  const { negativeSlope, scale, residual, pixelShuffle: r } = epilogue;
+  if (r !== undefined && (!Number.isInteger(r) || r < 1 || g.o % (r * r) !== 0)) {
+    throw new Error(`conv2d: pixelShuffle ${r} needs a positive integer whose square divides the ${g.o} output channels`);
+  }
+  const outShape = r ? [g.n, g.o / (r * r), g.ho * r, g.wo * r] : [g.n, g.o, g.ho, g.wo];
+  if (residual && !sameShape(residual.shape, outShape)) {
+    throw new Error(`conv2d: residual ${shapeText(residual.shape)} must be the output's shape ${shapeText(outShape)}`);
   }
   if (residual) requireF32('conv2d', residual);
   if (isGradEnabled() && [x, weight, bias, residual].some((t) => t?.requiresGrad)) {
     let y = convolve(x, weight, g, bias ?? null);
     if (negativeSlope !== undefined) y = leakyRelu(y, negativeSlope);
     if (scale !== undefined) y = mul(y, scale);
+    if (r) y = pixelShuffle(y, r);
     return residual ? add(y, residual) : y;
   }
-  return convolve(x, weight, g, bias ?? null, { negativeSlope, scale, residual });
+  return convolve(x, weight, g, bias ?? null, { negativeSlope, scale, residual, pixelShuffle: r });
 }
 
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((v, i) => v === b[i]);

@@ -90,11 +90,10 @@ export class RRDBNet extends Module {
     let fea = trunkFeatures(x, this.conv_first, this.RRDB_trunk, this.trunk_conv, step);
     for (const conv of this.upconvs) {
       const input = fea;
-      // the activation is elementwise, so it commutes with the pixel shuffle
-      fea = step(() => {
-        const y = conv.forward(input, { negativeSlope: 0.2 });
-        return this.usePixelShuffle ? ops.pixelShuffle(y, 2) : ops.interpolate(y, { scale: 2 }, this.interpolateMode);
-      });
+      // the activation is elementwise, so it commutes with the pixel shuffle (done by the conv's store)
+      fea = step(() => this.usePixelShuffle
+        ? conv.forward(input, { negativeSlope: 0.2, pixelShuffle: 2 })
+        : ops.interpolate(conv.forward(input, { negativeSlope: 0.2 }), { scale: 2 }, this.interpolateMode));
     }
     const out = this.conv_last.forward(this.HRconv.forward(fea, { negativeSlope: 0.2 }));
     if (!this.globalResidual) return out;

@@ -235,11 +235,10 @@ export class StyleRRDBNet extends Module {
     };
     for (const conv of this.upconvs) {
       const input = fea;
-      fea = step(() => {
-        // the activation is elementwise, so it commutes with the pixel shuffle
-        const y = conv.forward(input, take(conv), { negativeSlope: 0.2 });
-        return this.usePixelShuffle ? ops.pixelShuffle(y, 2) : ops.interpolate(y, { scale: 2 }, 'bilinear');
-      });
+      // the activation is elementwise, so it commutes with the pixel shuffle (done by the conv's store)
+      fea = step(() => this.usePixelShuffle
+        ? conv.forward(input, take(conv), { negativeSlope: 0.2, pixelShuffle: 2 })
+        : ops.interpolate(conv.forward(input, take(conv), { negativeSlope: 0.2 }), { scale: 2 }, 'bilinear'));
     }
     fea = this.HRconv.forward(fea, take(this.HRconv), { negativeSlope: 0.2 });
     return this.conv_last.forward(fea, take(this.conv_last));

@@ -141,6 +141,44 @@ for (const kernel of kernelChoices) test(`conv2d [${kernel}] epilogue leakyRelu(
   }
 });
 
+/** torch's pixel_shuffle of y [n, c r^2, h, w] -> [n, c, h r, w r], in float64. */
+function pixelShuffleCpu(y: Float64Array, [n, cr, h, w]: number[], r: number): Float64Array {
+  const c = cr / (r * r);
+  const out = new Float64Array(y.length);
+  for (let b = 0; b < n; b++) for (let oc = 0; oc < cr; oc++) for (let i = 0; i < h; i++) for (let j = 0; j < w; j++) {
+    const ch = Math.floor(oc / (r * r));
+    const dy = Math.floor((oc % (r * r)) / r);
+    const dx = oc % r;
+    out[((b * c + ch) * h * r + i * r + dy) * w * r + j * r + dx] = y[((b * cr + oc) * h + i) * w + j];
+  }
+  return out;
+}
+
+for (const kernel of kernelChoices) test(`conv2d [${kernel}] epilogue with a pixel shuffle: fused forward and composite gradients match float64`, async () => {
+  for (const k of [
+    // 8 out-channels: 2 shuffled channels at 2x; 36 (whole-3x3 on subgroup adapters): 4 at 3x; 13 columns: partial blocks
+    { name: 'r 2, residual', x: [2, 3, 5, 6], w: [8, 3, 3, 3], r: 2, residual: true },
+    { name: 'r 3, 36 out-channels', x: [1, 2, 4, 13], w: [36, 2, 3, 3], r: 3, residual: false },
+  ]) {
+    const g = geo(k.x, k.w, { padding: 1 });
+    const [ho, wo] = outHW(g);
+    const yShape = [g.n, g.o / (k.r * k.r), ho * k.r, wo * k.r];
+    const cpu = ([x, w, b, res]: Float64Array[]) => {
+      const y = pixelShuffleCpu(addBiasCpu(convCpu(x, w, g), b, g.o, ho * wo).map((v) => (v > 0 ? v : 0.2 * v) * 0.5), [g.n, g.o, ho, wo], k.r);
+      return res ? y.map((v, i) => v + res[i]) : y;
+    };
+    const gpu = ([x, w, b, res]: Tensor[]) => ops.conv2d(x, w, b, { padding: 1, kernel, epilogue: { negativeSlope: 0.2, scale: 0.5, pixelShuffle: k.r, residual: res } });
+    const shapes = [k.x, k.w, [g.o], ...(k.residual ? [yShape] : [])];
+    const xs = shapes.map((s, i) => randomArray(numel(s), 17 + i));
+    await tidyAsync(async () => {
+      const fused = noGrad(() => gpu(xs.map((x, i) => Tensor.fromData(Float32Array.from(x), shapes[i]))));
+      assert.equal(fused.shape, yShape);
+      assertClose(await fused.data(), cpu(xs), 1e-5, `${k.name} fused forward`);
+    });
+    await checkOp({ name: `${k.name} composite`, shapes, gpu, cpu });
+  }
+});
+
 for (const kernel of kernelChoices) test(`conv2d [${kernel}] replicate padding 1 and 2: forward and gradients match float64`, async () => {
   for (const p of [1, 2]) {
     const xs = [2, 3, 4, 5];
