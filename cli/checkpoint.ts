@@ -13,7 +13,7 @@ import type { StateValue } from '../engine/nn/module.ts';
 import type { Camera } from '../model/camera.ts';
 import { buildGenerator, configFromText } from '../model/checkpoint.ts';
 import { CONFIG_NAMES, parseConfig, type GeneratorConfig } from '../model/config.ts';
-import { GramGenerator } from '../model/gram.ts';
+import { GramGenerator, type VisibleRenderOptions } from '../model/gram.ts';
 import { GramHDGenerator } from '../model/gramhd.ts';
 import { bake, bakeGram, view, viewGram, type GramBake, type GramHDBake } from '../model/orbit.ts';
 import { freezeRepresentation } from '../train/gramhd-process.ts';
@@ -29,8 +29,9 @@ export interface Renderable {
   /** image [B, 3, H, W] in [-1, 1], depth [B, H, W, 1], and lrImage [B, 3, h, w] for GRAM-HD.
    * imgSize (GRAM only) renders at that size instead of the configuration's. */
   render(z: Tensor, cameras: readonly Camera[], options: { truncationPsi: number; lockViewDependence: boolean; imgSize?: number }): { image: Tensor; depth: Tensor; lrImage?: Tensor };
-  /** render() for outputs nothing is differentiated through (GRAM shades only the visible points). */
-  renderVisible(z: Tensor, cameras: readonly Camera[], options: { truncationPsi: number; lockViewDependence: boolean; imgSize?: number }): Promise<{ image: Tensor; depth: Tensor; lrImage?: Tensor }>;
+  /** render() for outputs nothing is differentiated through (GRAM shades only the visible points
+   * where that pays; lowRes false: GRAM-HD skips the low-res image). */
+  renderVisible(z: Tensor, cameras: readonly Camera[], options: VisibleRenderOptions): Promise<{ image: Tensor; depth: Tensor; lrImage?: Tensor }>;
   /** What locked-view renders of one latent z [1, z_dim] share (model/orbit.ts): GRAM-HD's
    * super-resolved textures, GRAM's codes. Lives until its dispose(). */
   bake(z: Tensor, truncationPsi: number): RenderBake;
@@ -77,7 +78,7 @@ class GramAdapter implements Renderable {
     const { image, depth } = this.generator.forward(z, cameras, options);
     return { image, depth };
   }
-  renderVisible(z: Tensor, cameras: readonly Camera[], options: { truncationPsi: number; lockViewDependence: boolean; imgSize?: number }) {
+  renderVisible(z: Tensor, cameras: readonly Camera[], options: VisibleRenderOptions) {
     return this.generator.renderVisible(z, cameras, options);
   }
   bake(z: Tensor, truncationPsi: number): RenderBake { return bakeGram(this.generator, z, truncationPsi); }
@@ -97,7 +98,7 @@ class GramHDAdapter implements Renderable {
     const { image, depth, lrImage } = this.generator.forward(z, cameras, options);
     return { image, depth, lrImage };
   }
-  renderVisible(z: Tensor, cameras: readonly Camera[], options: { truncationPsi: number; lockViewDependence: boolean; imgSize?: number }) {
+  renderVisible(z: Tensor, cameras: readonly Camera[], options: VisibleRenderOptions) {
     return this.generator.renderVisible(z, cameras, options);
   }
   bake(z: Tensor, truncationPsi: number): RenderBake { return bake(this.generator, z, { truncationPsi }); }

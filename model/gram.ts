@@ -332,8 +332,9 @@ export async function renderManifoldsSparse(representation: GramRepresentation, 
   });
 }
 
-/** renderVisible's options: forward's, and which points are shaded ('auto': see renderVisible). */
-export type VisibleRenderOptions = Omit<RenderOptions, 'intermediates' | 'profile'> & { truncationPsi?: number; shading?: 'auto' | 'sparse' | 'dense' };
+/** renderVisible's options: forward's, which points are shaded ('auto': see renderVisible), and
+ * for GRAM-HD whether the low-res image is wanted too (default true). */
+export type VisibleRenderOptions = Omit<RenderOptions, 'intermediates' | 'profile'> & { truncationPsi?: number; shading?: 'auto' | 'sparse' | 'dense'; lowRes?: boolean };
 
 /** Multiply-adds of one radiance layer over an image's points (pixels x manifolds x hidden^2) from
  * which renderVisible shades sparsely: GRAM64's is 6.4e9, the shipped 32x32 model's 1.3e7. */
@@ -430,7 +431,7 @@ export class GramGenerator extends Module {
     return engineDevice().info.isSoftware && work >= SPARSE_SHADING_MIN_WORK;
   }
 
-  private checkLatents(z: Tensor, cameras: readonly Camera[]): void {
+  protected checkLatents(z: Tensor, cameras: readonly Camera[]): void {
     if (z.rank !== 2 || z.shape[0] !== cameras.length) {
       throw new Error(`GramGenerator: z [${z.shape.join(', ')}] must be [B, ${this.config.z_dim}] with one camera per element (${cameras.length} given)`);
     }

@@ -177,8 +177,9 @@ export function imagesToPixels(images: Tensor): Tensor {
 export interface SampleGenerator {
   readonly config: GeneratorConfig;
   computeAverage(z: Tensor): void;
-  /** Images nothing is differentiated through ([B, 3, H, W] in [-1, 1]). */
-  renderVisible(z: Tensor, cameras: readonly Camera[], options: { truncationPsi: number; lockViewDependence: boolean }): Promise<{ image: Tensor }>;
+  /** Images nothing is differentiated through ([B, 3, H, W] in [-1, 1]); lowRes false: GRAM-HD
+   * need not render its low-res image. */
+  renderVisible(z: Tensor, cameras: readonly Camera[], options: { truncationPsi: number; lockViewDependence: boolean; lowRes: boolean }): Promise<{ image: Tensor }>;
 }
 
 export interface GenerateOptions {
@@ -209,7 +210,7 @@ export async function generatedFeatures(net: InceptionV3, model: SampleGenerator
   const run = async () => {
     const features = await tidyAsync(async () => {
       const z = Tensor.fromData(concatFloat32(batch.map((j) => j.z)), [batch.length, zDim]);
-      const { image } = await model.renderVisible(z, batch.map((j) => j.camera), { truncationPsi: truncation, lockViewDependence: false });
+      const { image } = await model.renderVisible(z, batch.map((j) => j.camera), { truncationPsi: truncation, lockViewDependence: false, lowRes: false });
       const f = noGrad(() => net.forward(imagesToPixels(image)))['2048'];
       return f.toFloat32();
     });

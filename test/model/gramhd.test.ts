@@ -8,7 +8,7 @@ import { toFloat32 } from '../../engine/io/host-tensor.ts';
 import { parseSafetensors } from '../../engine/io/safetensors.ts';
 import { parseTorchPt } from '../../engine/io/torch-pt.ts';
 import { Random } from '../../engine/nn/random.ts';
-import type { GoldenCase } from '../../cli/verify/compare.ts';
+import { compareOutput, type GoldenCase } from '../../cli/verify/compare.ts';
 import { goldenCameras } from '../../cli/verify/gram-case.ts';
 import { goldenGramHDGenerator, gramhdCase, gramhdRows } from '../../cli/verify/gramhd-case.ts';
 import { cameraFromPose } from '../../model/camera.ts';
@@ -41,6 +41,27 @@ test('gramhd_small: the authors\' torch.save checkpoint (.pt) gives the same out
   const generator = goldenGramHDGenerator(golden, state);
   try {
     printRows(await gramhdRows(golden, generator));
+  } finally {
+    generator.dispose();
+  }
+});
+
+test('renderVisible gives the golden high-res image and depth, and the low-res image unless lowRes is false', async () => {
+  const generator = goldenGramHDGenerator(golden);
+  try {
+    const rows = await tidyAsync(async () => {
+      const cameras = goldenCameras(golden);
+      const full = await generator.renderVisible(z(), cameras);
+      const highOnly = await generator.renderVisible(z(), cameras, { lowRes: false });
+      const truncated = await generator.renderVisible(z(), cameras, { lowRes: false, truncationPsi: 0.7 });
+      assert.ok(full.lrImage && !highOnly.lrImage);
+      return [
+        await compareOutput(golden, 'out/hr_image', full.image, 'forward'), await compareOutput(golden, 'out/lr_image', full.lrImage, 'forward'),
+        await compareOutput(golden, 'out/hr_image', highOnly.image, 'forward'), await compareOutput(golden, 'out/hr_depth', highOnly.depth, 'forward'),
+        await compareOutput(golden, 'out/hr_image_truncated_0.7', truncated.image, 'forward'),
+      ];
+    });
+    printRows(rows);
   } finally {
     generator.dispose();
   }
