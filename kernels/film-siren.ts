@@ -9,7 +9,7 @@
 //   outputs (128 rows x 64 columns), each 16-deep slice of x and W along k staged once in workgroup
 //   memory and read from there by 16 invocations, 8 x 4 outputs per invocation. On an H200 (NVIDIA
 //   Vulkan) at GRAM64's [98304, 256] -> 256: 2.55 ms (5.0 TFLOP/s) against the block kernel's 9.45;
-//   tiles 64x64, 128x128 and 64x128 and depths 8 and 32 were within 15% of this one;
+//   tiles 64x64, 128x128 and 64x128 and depths 8 and 32 were 2-19% slower;
 // - the block kernel: 4 x 4 outputs per invocation straight from storage, for GPUs when `in` is not
 //   a multiple of 4 (the first layers' 3 inputs: too little work to stage);
 // - the subgroup kernel, for CPU adapters (llvmpipe), where a storage load costs an order of
