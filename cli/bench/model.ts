@@ -29,7 +29,7 @@ import { Random } from '../../engine/nn/random.ts';
 import type { Module } from '../../engine/nn/module.ts';
 import { cameraFromPose, type Camera } from '../../model/camera.ts';
 import { isGramHD, type GeneratorConfig } from '../../model/config.ts';
-import { GRAM_STAGES, GramGenerator, type StageProfiler } from '../../model/gram.ts';
+import { GRAM_STAGES, GramGenerator, manifoldIntersections, type StageProfiler } from '../../model/gram.ts';
 import { GRAMHD_STAGES, GramHDGenerator } from '../../model/gramhd.ts';
 import type { RadianceNetwork } from '../../model/radiance-network.ts';
 import type { RRDBNet } from '../../model/sr/rrdbnet.ts';
@@ -247,11 +247,13 @@ async function timeVisible(generator: GramGenerator, z: Tensor, camera: Camera, 
   await once();
   let best = Infinity;
   for (let r = 0; r < runs; r++) best = Math.min(best, await once());
+  // the intersections alone (sample network, no radiance) say which points are valid
+  const { config } = generator;
   const valid = await tidyAsync(() => noGrad(() => {
-    const { intermediates } = generator.forward(z, [camera], { ...options, intermediates: true });
-    return ops.mean(intermediates!.isValid).data();
+    const { isValid } = manifoldIntersections(generator.representation, [camera], { camera: config.camera, renderer: config.renderer, imgSize: config.img_size });
+    return ops.mean(isValid).data();
   }));
-  const levels = generator.config.renderer.num_manifolds - 1;
+  const levels = config.renderer.num_manifolds - 1;
   return { ms: best, sparse: generator.shadesSparsely(), shadedFraction: (valid[0] * levels + 1) / (levels + 1) };
 }
 
