@@ -356,7 +356,7 @@ export class GramHDGenerator extends GramGenerator {
         }
       }
       const hits = step(() => {
-        const samplePoints = upload(samples, [1, n, s, 3]);
+        const samplePoints = Tensor.fromData(samples, [1, n, s, 3]);
         return intersectManifolds(samplePoints, this.representation.sample_network.forward(samplePoints), levels);
       });
       points.push(hits.points);
@@ -369,7 +369,7 @@ export class GramHDGenerator extends GramGenerator {
       background[3 * p + 1] = bgMap(uv[Math.floor(p / hl)]);
       background[3 * p + 2] = BACKGROUND_PLANE_Z;
     }
-    return { points: ops.concat(points, 1), isValid: ops.concat(valid, 1), background: upload(background, [1, g, 1, 3]) };
+    return { points: ops.concat(points, 1), isValid: ops.concat(valid, 1), background: Tensor.fromData(background, [1, g, 1, 3]) };
   }
 
   /**

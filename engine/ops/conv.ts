@@ -33,9 +33,9 @@ export interface Conv2dOptions {
   /** Which kernels run it (the gradients included): 'auto' (the fastest on this adapter), the
    * plain register-blocked ones, or those that broadcast across subgroups (CPU adapters). */
   kernel?: ConvKernelChoice;
-  /** What follows the convolution and bias: y = leakyRelu(conv + bias, negativeSlope) * scale +
-   * residual, each part where given. Applied in the kernel's store when nothing needs a gradient,
-   * otherwise as the separate ops (which record theirs). */
+  /** What follows the convolution and bias: y = pixelShuffle(leakyRelu(conv + bias, negativeSlope)
+   * * scale, r) + residual, each part where given. Applied in the kernel's store when nothing needs
+   * a gradient, otherwise as the separate ops (which record theirs). */
   epilogue?: ConvEpilogue;
 }
 
@@ -173,7 +173,7 @@ function packSquare3Weights(weight: Tensor, g: Geometry, block: number): Tensor 
  * gradient is wanted). */
 function convolve(x: Tensor, weight: Tensor, g: Geometry, bias: Tensor | null = null, epilogue?: ConvEpilogue): Tensor {
   const r = epilogue?.pixelShuffle;
-  const y = Tensor.empty(r ? [g.n, g.o / (r * r), g.ho * r, g.wo * r] : [g.n, g.o, g.ho, g.wo]);
+  const y = Tensor.empty(outputShape(g, r));
   const spec = epilogue && { negativeSlope: epilogue.negativeSlope, scale: epilogue.scale, residual: epilogue.residual !== undefined, pixelShuffle: r };
   if (y.size > 0) {
     const square3 = g.subgroupSize !== null && g.kh === 3 && g.kw === 3 && g.sh === 1 && g.sw === 1
@@ -267,7 +267,7 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, options:
   if (r !== undefined && (!Number.isInteger(r) || r < 1 || g.o % (r * r) !== 0)) {
     throw new Error(`conv2d: pixelShuffle ${r} needs a positive integer whose square divides the ${g.o} output channels`);
   }
-  const outShape = r ? [g.n, g.o / (r * r), g.ho * r, g.wo * r] : [g.n, g.o, g.ho, g.wo];
+  const outShape = outputShape(g, r);
   if (residual && !sameShape(residual.shape, outShape)) {
     throw new Error(`conv2d: residual ${shapeText(residual.shape)} must be the output's shape ${shapeText(outShape)}`);
   }
@@ -281,6 +281,9 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, options:
   }
   return convolve(x, weight, g, bias ?? null, { negativeSlope, scale, residual, pixelShuffle: r });
 }
+
+/** [N, O, Ho, Wo], or [N, O / r^2, Ho r, Wo r] pixel-shuffled by r. */
+const outputShape = (g: Geometry, r?: number) => (r ? [g.n, g.o / (r * r), g.ho * r, g.wo * r] : [g.n, g.o, g.ho, g.wo]);
 
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((v, i) => v === b[i]);
 
