@@ -80,8 +80,8 @@ function replicatePadCpu(x: Float64Array, shape: number[], p: number): Float64Ar
   return out;
 }
 
-// every test of the kernels runs once per kernel family this adapter has ('columns' changes only the
-// 3 x 3 stride-1 forward)
+// every test of the kernels runs once per kernel family this adapter has (with 'columns' the 3 x 3
+// stride-1 convolutions run on the column kernels, the rest on the plain ones)
 const kernelChoices: ConvKernelChoice[] = ops.fixedSubgroupSize() === null ? ['plain', 'columns'] : ['plain', 'subgroup', 'columns'];
 
 // ---- first order: forward and every input's gradient against float64 finite differences ----
