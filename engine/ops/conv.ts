@@ -221,11 +221,21 @@ function convolve(x: Tensor, weight: Tensor, g: Geometry, bias: Tensor | null = 
   ]);
 }
 
+/** Whether T runs as a forward convolution: for 3 x 3 kernels at stride 1 with padding up to 2,
+ * where the forward's kernel for the transposed shape is the column kernel (GPUs) or the whole-3x3
+ * subgroup kernel (CPU adapters, at least 3 x the subgroup size of in-channels per group). On
+ * lavapipe, input gradients of [4, 64, 64, 64] -> 64: 177-186 -> 147-149 ms; [4, 32, 64, 64] -> 64:
+ * 79-92 -> 56-68 ms; [4, 160, 64, 64] -> 32: 168-214 -> 136-176 ms (interleaved runs). */
+function transposesAsForward(g: Geometry): boolean {
+  if (g.kh !== 3 || g.kw !== 3 || g.sh !== 1 || g.sw !== 1 || g.ph > 2 || g.pw > 2) return false;
+  return g.columns || (g.subgroupSize !== null && g.c / g.groups >= 3 * g.subgroupSize);
+}
+
 /** gx = T(gy, w): [N, C, H, W]. */
 function transposeConvolve(gy: Tensor, weight: Tensor, g: Geometry): Tensor {
-  if (g.columns && g.ph <= 2 && g.pw <= 2) {
+  if (transposesAsForward(g)) {
     // at stride 1, T is the forward convolution of gy by the kernel with in- and out-channels
-    // swapped and its taps reversed, padded by 2 - p: the column kernel's shape
+    // swapped and its taps reversed, padded by 2 - p
     const transposed: Geometry = { ...g, c: g.o, o: g.c, h: g.ho, w: g.wo, ho: g.h, wo: g.w, ph: 2 - g.ph, pw: 2 - g.pw };
     const gx = noGrad(() => {
       const lead = (g.perSample ? g.n : 1) * g.groups;

@@ -105,6 +105,10 @@ const cases: Case[] = [
   { name: '3x3 stride 1, 36 out-channels', x: [1, 2, 4, 13], w: [36, 2, 3, 3], bias: true, opts: { padding: 1 } },
   { name: '3x3 stride 1, 26 out-channels per group, groups 2', x: [1, 4, 3, 7], w: [52, 2, 3, 3], opts: { padding: 1, groups: 2 } },
   { name: '3x3 stride 1 per sample, 26 out-channels, no padding', x: [2, 1, 4, 10], w: [2, 26, 1, 3, 3], bias: true },
+  // at least 3 x the subgroup size of in-channels per group: the input gradient runs as the forward
+  // of the swapped, reversed kernel (padded by 2 - p)
+  { name: '3x3 stride 1, 24 in-channels per group, groups 2, no padding', x: [1, 48, 3, 5], w: [4, 24, 3, 3], opts: { groups: 2 } },
+  { name: '3x3 stride 1 per sample, 25 in-channels, padding 2', x: [2, 25, 3, 4], w: [2, 3, 25, 3, 3], opts: { padding: 2 } },
 ];
 
 for (const kernel of kernelChoices) for (const k of cases) {
