@@ -77,6 +77,20 @@ test('the fast kernel agrees with the reference kernel on a large product', asyn
   });
 });
 
+test('the tiled kernel splits a product of few tiles and a long k into slices of k (all transposes), and matches float64', async () => {
+  // 40 x 70 outputs (2 tiles) over k = 6144: 12 slices of 512, summed after the product
+  for (const [ta, tb] of transposes) {
+    const c: Case = { batchA: 1, batchB: 1, m: 40, n: 70, k: 6144, ta, tb };
+    await tidyAsync(async () => {
+      const a = randomArray(numel(shapeA(c)), 3);
+      const b = randomArray(numel(shapeB(c)), 4);
+      const y = ops.matmul(Tensor.fromData(Float32Array.from(a), shapeA(c)), Tensor.fromData(Float32Array.from(b), shapeB(c)), { transA: ta, transB: tb, kernel: 'tiled' });
+      assert.equal(y.shape, [1, c.m, c.n]);
+      assertClose(await y.data(), cpuMatmul(a, b, c), 1e-5, `split ${label(c)}`);
+    });
+  }
+});
+
 test('matmul broadcasts batch dimensions of any rank like torch.matmul', async () => {
   // [2, 1, 5, 7] x [3, 7, 4] -> [2, 3, 5, 4]: A broadcast over the 3, B over the 2
   const sa = [2, 1, 5, 7];
