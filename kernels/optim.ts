@@ -71,3 +71,35 @@ export function emaUniforms(n: number, oneMinusDecay: number): Uint8Array {
   new Float32Array(buf, 4, 1)[0] = oneMinusDecay;
   return new Uint8Array(buf);
 }
+
+/** The sum of squares of one gradient into `sums[slot]`, by one workgroup (a strided pass, then a
+ * tree in workgroup memory): the per-tensor term of clip_grad_norm_'s total norm in one dispatch,
+ * where norm + stack took four (square, sum, sqrt, a copy into the stack). */
+export const sumOfSquaresKernel: Kernel = {
+  key: 'optim:sum-of-squares',
+  code: /* wgsl */ `
+struct Params { n: u32, slot: u32, _pad0: u32, _pad1: u32 };
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read> grad: array<f32>;
+@group(0) @binding(2) var<storage, read_write> sums: array<f32>;
+var<workgroup> partial: array<f32, ${OPTIM_WG}>;
+@compute @workgroup_size(${OPTIM_WG})
+fn main(@builtin(local_invocation_index) lid: u32) {
+  var s = 0.0;
+  for (var i = lid; i < P.n; i += ${OPTIM_WG}u) {
+    let g = grad[i];
+    s += g * g;
+  }
+  partial[lid] = s;
+  workgroupBarrier();
+  for (var half = ${OPTIM_WG / 2}u; half > 0u; half >>= 1u) {
+    if (lid < half) { partial[lid] += partial[lid + half]; }
+    workgroupBarrier();
+  }
+  if (lid == 0u) { sums[P.slot] = partial[0]; }
+}`,
+};
+
+export function sumOfSquaresUniforms(n: number, slot: number): Uint32Array {
+  return new Uint32Array([n, slot, 0, 0]);
+}
