@@ -94,6 +94,11 @@ export function convUniforms(u: ConvUniforms): Uint32Array {
 const range = (n: number) => [...Array(n).keys()];
 const lines = (parts: string[], indent: string) => parts.join(`\n${indent}`);
 
+/** The uniform of every conv kernel (ConvUniforms), binding 0. */
+const GEOMETRY = `struct Geometry { n: u32, c: u32, h: u32, w: u32, o: u32, ho: u32, wo: u32, groups: u32,
+  kh: u32, kw: u32, sh: u32, sw: u32, ph: u32, pw: u32, wBatch: u32, blocks: u32 };
+@group(0) @binding(0) var<uniform> P: Geometry;`;
+
 /** The declarations, entry point and common values every conv kernel starts with. Invocations
  * along x enumerate `count` items (what they are is each kernel's own); workgroup z is the
  * (sample, group). Lanes past the end compute a clamped duplicate and skip only the stores, so no
@@ -101,9 +106,7 @@ const lines = (parts: string[], indent: string) => parts.join(`\n${indent}`);
 function header(block: ConvBlock, bindings: [string, string, string], count: string, extra = '', weightType = 'f32'): string {
   const sg = block.subgroupSize !== null;
   return /* wgsl */ `${sg ? 'enable subgroups;' : ''}
-struct Geometry { n: u32, c: u32, h: u32, w: u32, o: u32, ho: u32, wo: u32, groups: u32,
-  kh: u32, kw: u32, sh: u32, sw: u32, ph: u32, pw: u32, wBatch: u32, blocks: u32 };
-@group(0) @binding(0) var<uniform> P: Geometry;
+${GEOMETRY}
 @group(0) @binding(1) var<storage, read> ${bindings[0]}: array<f32>;
 @group(0) @binding(2) var<storage, read> ${bindings[1]}: array<${weightType}>;
 @group(0) @binding(3) var<storage, read_write> ${bindings[2]}: array<f32>;${extra}
@@ -379,13 +382,12 @@ export function convWeightGradColumnKernel(block: ConvWeightGradColumnBlock): Ke
   const K = range(inChannels);
   const A = range(3);
   const taps = range(9);
-  const accs = K.flatMap((k) => taps.flatMap((t) => V.map((v) => ({ k, t, v, name: `acc${k}_${t}_${v}` }))));
+  // accumulator index (k * 9 + tap) * V + v, the order of the final sum's lanes
+  const accs = K.flatMap((k) => taps.flatMap((t) => V.map((v) => `acc${k}_${t}_${v}`)));
   return {
     key: `conv2d-weight-grad-column3:${channels}x${inChannels}:sg${S}`,
     code: () => /* wgsl */ `enable subgroups;
-struct Geometry { n: u32, c: u32, h: u32, w: u32, o: u32, ho: u32, wo: u32, groups: u32,
-  kh: u32, kw: u32, sh: u32, sw: u32, ph: u32, pw: u32, wBatch: u32, blocks: u32 };
-@group(0) @binding(0) var<uniform> P: Geometry;
+${GEOMETRY}
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> gy: array<f32>;
 @group(0) @binding(3) var<storage, read_write> gw: array<f32>;
@@ -402,7 +404,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let hw = P.h * P.w;
   ${lines(range(channels).map((m) => `let gyPlane${m} = (n * P.o + g * og + min(o0 + ${m}u, og - 1u)) * plane;`), '  ')}
   ${lines(K.map((k) => `let xPlane${k} = (n * P.c + g * cg + min(c0 + ${k}u, cg - 1u)) * hw;`), '  ')}
-  ${lines(accs.map((a) => `var ${a.name} = vec4<f32>(0.0);`), '  ')}
+  ${lines(accs.map((a) => `var ${a} = vec4<f32>(0.0);`), '  ')}
   for (var p = lid; p < plane; p += 64u) {
     let i = p / P.wo;
     let j = p % P.wo;
@@ -417,7 +419,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }`)), '    ')}
   }
   let sub = lid / ${S}u;
-  ${lines(accs.map((a, idx) => `let s${idx} = subgroupAdd(${a.name});
+  ${lines(accs.map((a, idx) => `let s${idx} = subgroupAdd(${a});
   if (lane == 0u) { partial[sub * ${accs.length}u + ${idx}u] = s${idx}; }`), '  ')}
   workgroupBarrier();
   if (lid < ${accs.length}u) {
