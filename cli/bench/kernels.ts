@@ -1,6 +1,6 @@
 // `gramhd bench kernels`: times the engine's heavy kernels at the shapes the model runs them at
 // (matmul for the radiance network's linear layers and their gradients, 3x3 convolutions of the
-// super-resolution network) plus memory-bound references (elementwise, reduction), and reports
+// super-resolution network and their gradients) plus memory-bound references (elementwise, reduction), and reports
 // each as time, GFLOP/s and GB/s of the minimal traffic (every input read once, output written
 // once), with the adapter and what bounds it.
 import { cpus } from 'node:os';
@@ -77,6 +77,29 @@ function conv3x3Case(batch: number, channels: number, size: number): BenchCase {
   };
 }
 
+/** The two gradients of conv3x3Case's convolution, each one op: dL/dx (the transposed
+ * convolution) and dL/dW (summed over the batch), as training runs them. */
+function conv3x3GradCase(of: 'input' | 'weight', batch: number, channels: number, size: number): BenchCase {
+  const outputs = batch * channels * size * size;
+  const weightShape = [channels, channels, 3, 3];
+  const inputShape = [batch, channels, size, size];
+  return {
+    kernel: `conv2d 3x3 dL/d${of === 'input' ? 'x' : 'W'}`,
+    shape: `[${batch}, ${channels}, ${size}, ${size}] -> ${channels} ch, pad 1`,
+    flops: 2 * outputs * channels * 9,
+    bytes: F32 * (2 * outputs + channels * channels * 9),
+    setup: () => {
+      const gy = random(inputShape);
+      if (of === 'input') {
+        const w = random(weightShape);
+        return { inputs: [gy, w], work: () => tidy(() => { ops.conv2dTransposeInput(gy, w, inputShape, { padding: 1 }); }) };
+      }
+      const x = random(inputShape);
+      return { inputs: [x, gy], work: () => tidy(() => { ops.conv2dWeightGrad(x, gy, weightShape, { padding: 1 }); }) };
+    },
+  };
+}
+
 const M16 = 1 << 24;
 
 function benchCases(quick: boolean): BenchCase[] {
@@ -93,9 +116,11 @@ function benchCases(quick: boolean): BenchCase[] {
     matmulCase('linear 128->128', rays, 128, 128, false, true, 'auto'),
     matmulCase('dL/dx of 256->256', rays, 256, 256, false, false, 'auto'),
     matmulCase('dL/dW of 256->256', 256, 256, rays, true, false, 'auto'),
-    // super-resolution network: 64-channel 3x3 convolutions at 64^2 and 128^2
+    // super-resolution network: 64-channel 3x3 convolutions at 64^2 and 128^2, and their gradients
     conv3x3Case(4, 64, 64),
     conv3x3Case(4, 64, 128),
+    conv3x3GradCase('input', 4, 64, 64),
+    conv3x3GradCase('weight', 4, 64, 64),
     {
       kernel: 'add', shape: '16M + 16M', flops: M16, bytes: 3 * F32 * M16,
       setup: () => { const a = random([M16]); const b = random([M16]); return { inputs: [a, b], work: () => tidy(() => { ops.add(a, b); }) }; },
