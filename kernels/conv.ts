@@ -368,16 +368,16 @@ export function convForwardColumnKernel(block: ConvColumnBlock): Kernel {
   };
 }
 
-/** The weight gradient of a 3 x 3, stride-1 convolution for GPUs, per sample: a workgroup of 64
- * lanes computes `channels` out-channels (a multiple of 4, as vec4s) x `inChannels` in-channels x
- * the 9 taps of one sample, its lanes taking adjacent output pixels (coalesced loads of gy and x,
- * where convWeightGradKernel's lanes read different channel planes) and striding by 64 over the
- * image; the lanes' sums are added across each subgroup and then across the workgroup's subgroups.
+/** The weight gradient of a 3 x 3, stride-1 convolution for GPUs, per sample: a workgroup of
+ * PLAIN_WG lanes computes `channels` out-channels (a multiple of 4, as vec4s) x `inChannels`
+ * in-channels x the 9 taps of one sample, its lanes taking adjacent output pixels (coalesced loads
+ * of gy and x, where convWeightGradKernel's lanes read different channel planes) and striding by
+ * the workgroup over the image; the lanes' sums are added across each subgroup and then across the workgroup's subgroups.
  * Workgroup x = (out-channel block, in-channel block), z = (sample, group); gw is [N, O, C/groups,
  * 3, 3] as convWeightGradKernel writes it. */
 export function convWeightGradColumnKernel(block: ConvWeightGradColumnBlock): Kernel {
   const { channels, inChannels, subgroupSize: S } = block;
-  if (channels % 4 !== 0 || channels < 4 || inChannels < 1 || 64 % S !== 0) throw new Error(`conv weight-gradient column block ${channels}x${inChannels} (subgroup ${S}): channels must be a positive multiple of 4 and the subgroup size divide 64`);
+  if (channels % 4 !== 0 || channels < 4 || inChannels < 1 || PLAIN_WG % S !== 0) throw new Error(`conv weight-gradient column block ${channels}x${inChannels} (subgroup ${S}): channels must be a positive multiple of 4 and the subgroup size divide ${PLAIN_WG}`);
   const V = range(channels / 4);
   const K = range(inChannels);
   const A = range(3);
@@ -391,8 +391,8 @@ ${GEOMETRY}
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> gy: array<f32>;
 @group(0) @binding(3) var<storage, read_write> gw: array<f32>;
-var<workgroup> partial: array<vec4<f32>, ${accs.length * (64 / S)}>;
-@compute @workgroup_size(64)
+var<workgroup> partial: array<vec4<f32>, ${accs.length * (PLAIN_WG / S)}>;
+@compute @workgroup_size(${PLAIN_WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32, @builtin(subgroup_invocation_id) lane: u32) {
   let cg = P.c / P.groups;
   let og = P.o / P.groups;
@@ -405,7 +405,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   ${lines(range(channels).map((m) => `let gyPlane${m} = (n * P.o + g * og + min(o0 + ${m}u, og - 1u)) * plane;`), '  ')}
   ${lines(K.map((k) => `let xPlane${k} = (n * P.c + g * cg + min(c0 + ${k}u, cg - 1u)) * hw;`), '  ')}
   ${lines(accs.map((a) => `var ${a} = vec4<f32>(0.0);`), '  ')}
-  for (var p = lid; p < plane; p += 64u) {
+  for (var p = lid; p < plane; p += ${PLAIN_WG}u) {
     let i = p / P.wo;
     let j = p % P.wo;
     ${lines(V.map((v) => `let gv${v} = vec4<f32>(${range(4).map((u) => `gy[gyPlane${4 * v + u} + p]`).join(', ')});`), '    ')}
@@ -424,7 +424,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   workgroupBarrier();
   if (lid < ${accs.length}u) {
     var total = vec4<f32>(0.0);
-    for (var s = 0u; s < ${64 / S}u; s++) { total += partial[s * ${accs.length}u + lid]; }
+    for (var s = 0u; s < ${PLAIN_WG / S}u; s++) { total += partial[s * ${accs.length}u + lid]; }
     // accumulator lid = (k * 9 + tap) * ${V.length} + v
     let v = lid % ${V.length}u;
     let tap = lid / ${V.length}u % 9u;

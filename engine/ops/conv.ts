@@ -149,6 +149,10 @@ function launch({ kernel, block }: { kernel: Kernel; block: ConvBlock }, buffers
 
 const blocksOf = (count: number, size: number) => Math.ceil(count / size);
 
+/** What launch() needs of the column kernels: their workgroups are the plain kernels' (no subgroup
+ * size). */
+const COLUMN_LAUNCH: ConvBlock = { channels: 4, columns: 4, subgroupSize: null };
+
 /** The column kernel's block on GPUs: 8 out-channels x 8 rows of one column per invocation. On an
  * H100 (Dawn Vulkan), GRAMHD256_FFHQ's forward took 104.6-108.9 ms with it against 127.7 ms with
  * the row-of-3 8 x 8 blocks, GRAMHD1024_FFHQ's 123.4 against 165.5 ms; 16 x 8 blocks (116.7 and
@@ -200,7 +204,7 @@ function convolve(x: Tensor, weight: Tensor, g: Geometry, bias: Tensor | null = 
     const packed = packSquare3Weights(weight, g, block.channels);
     const rowBlocks = blocksOf(g.ho, block.rows);
     const buffers = [x.buffer, packed.buffer, y.buffer, ...(bias ? [bias.buffer] : []), ...(epilogue?.residual ? [epilogue.residual.buffer] : [])];
-    launch({ kernel: convForwardColumnKernel(block), block: { channels: block.channels, columns: 4, subgroupSize: null } }, buffers, g, rowBlocks, g.wo * rowBlocks, blocksOf(g.o / g.groups, block.channels));
+    launch({ kernel: convForwardColumnKernel(block), block: COLUMN_LAUNCH }, buffers, g, rowBlocks, g.wo * rowBlocks, blocksOf(g.o / g.groups, block.channels));
     packed.dispose();
   } else if (y.size > 0) {
     const square3 = g.subgroupSize !== null && g.kh === 3 && g.kw === 3 && g.sh === 1 && g.sw === 1
@@ -275,11 +279,11 @@ function weightGradient(x: Tensor, gy: Tensor, g: Geometry): Tensor {
   const perSampleShape = [g.n, ...weightShapeOf({ ...g, perSample: false })];
   const raw = Tensor.empty(perSampleShape);
   const subgroupSize = fixedSubgroupSize();
-  if (raw.size > 0 && g.columns && subgroupSize !== null && 64 % subgroupSize === 0) {
+  if (raw.size > 0 && g.columns && subgroupSize !== null && convWorkgroupSize(COLUMN_LAUNCH) % subgroupSize === 0) {
     const block = { ...WEIGHT_GRAD_COLUMN_BLOCK, subgroupSize };
     const cBlocks = blocksOf(g.c / g.groups, block.inChannels);
     const wgs = blocksOf(g.o / g.groups, block.channels) * cBlocks;
-    launch({ kernel: convWeightGradColumnKernel(block), block: { channels: block.channels, columns: 4, subgroupSize: null } }, [x.buffer, gy.buffer, raw.buffer], g, cBlocks, wgs * 64, 1);
+    launch({ kernel: convWeightGradColumnKernel(block), block: COLUMN_LAUNCH }, [x.buffer, gy.buffer, raw.buffer], g, cBlocks, wgs * convWorkgroupSize(COLUMN_LAUNCH), 1);
   } else if (raw.size > 0) {
     const chosen = kernelFor(convWeightGradKernel, g, g.o / g.groups, g.c / g.groups, 32);
     const blocks = blocksOf(g.c / g.groups, chosen.block.columns);
