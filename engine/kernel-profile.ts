@@ -32,7 +32,18 @@ let profile: Profile | null = null;
 export function startKernelProfile(maxDispatchesPerSubmit: number): void {
   const { device, info } = engineDevice();
   if (!info.features.has('timestamp-query')) throw new Error('kernel profiling needs the adapter\'s timestamp-query feature');
-  profile = { device, capacity: 2 * maxDispatchesPerSubmit, current: null, totals: new Map(), reads: [] };
+  const started: Profile = { device, capacity: 2 * maxDispatchesPerSubmit, current: null, totals: new Map(), reads: [] };
+  profile = started;
+  // a lost (or destroyed) device ends its profile: the next device's dispatches must not write into
+  // query sets of the old one
+  void device.lost.then(() => {
+    if (profile === started) profile = null;
+  });
+}
+
+/** Drops the running profile, if any, without reading it (a profiled run that failed). */
+export function discardKernelProfile(): void {
+  profile = null;
 }
 
 export function kernelProfileActive(): boolean {

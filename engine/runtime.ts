@@ -254,6 +254,8 @@ export function stopKernelProfile(): Promise<kernelProfile.KernelTime[]> {
   return kernelProfile.stopKernelProfile(flush);
 }
 
+export const discardKernelProfile = kernelProfile.discardKernelProfile;
+
 export function runtimeStats(): { submits: number; pipelines: number } {
   return { submits, pipelines: pipelines.size };
 }

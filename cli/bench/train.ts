@@ -4,7 +4,7 @@
 // so every stage's time is the device's work for it plus its host-side encoding; the synchronising
 // makes a timed step somewhat slower than an unsynchronised one.
 import { cpus } from 'node:os';
-import { backward, noGrad, ops, startKernelProfile, stopKernelProfile, synchronize, Tensor, tidy, tidyAsync, type DeviceInfo, type KernelTime } from '../../engine/index.ts';
+import { backward, discardKernelProfile, noGrad, ops, startKernelProfile, stopKernelProfile, synchronize, Tensor, tidy, tidyAsync, type DeviceInfo, type KernelTime } from '../../engine/index.ts';
 import { Random } from '../../engine/nn/random.ts';
 import type { Camera } from '../../model/camera.ts';
 import { isGramHD, type GeneratorConfig } from '../../model/config.ts';
@@ -199,6 +199,7 @@ export async function benchTrain(config: GeneratorConfig, info: DeviceInfo, opti
     }
     if (options.kernels) kernels = (await stopKernelProfile()).slice(0, options.kernels).map((k) => ({ ...k, ms: k.ms / steps }));
   } finally {
+    discardKernelProfile();
     real.dispose();
     poses.dispose();
     trainer.dispose();

@@ -2,7 +2,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { gpu } from '../helpers/gpu.ts';
 import { ops, Tensor, tidy, tidyAsync } from '../../engine/index.ts';
-import { timedPass } from '../../engine/runtime.ts';
+import { discardKernelProfile, startKernelProfile, stopKernelProfile, timedPass } from '../../engine/runtime.ts';
+import { kernelProfileActive } from '../../engine/kernel-profile.ts';
 import { gpuTimeSource, timeGpu } from '../../engine/timing.ts';
 
 test('timeGpu measures the work it is given, with timestamps where the adapter has them', async () => {
@@ -38,6 +39,27 @@ test('timedPass refuses work that does not fit one compute pass', async () => {
   } finally {
     set.destroy();
   }
+});
+
+test('the kernel profile counts dispatches by kernel; a discarded one records nothing more', async () => {
+  if (!gpu.info.features.has('timestamp-query')) return;
+  await tidyAsync(async () => {
+    const a = Tensor.fromData(new Float32Array(64 * 64).fill(1), [64, 64]);
+    startKernelProfile();
+    for (let i = 0; i < 3; i++) ops.matmul(a, a);
+    const times = await stopKernelProfile();
+    assert.is(times.length, 1, times.map((t) => t.key).join(', '));
+    assert.is(times[0].calls, 3);
+    assert.ok(times[0].ms > 0);
+    // a run that failed mid-profile: the profile ends without being read, later work is unprofiled
+    startKernelProfile();
+    ops.matmul(a, a);
+    discardKernelProfile();
+    assert.not.ok(kernelProfileActive());
+    await ops.matmul(a, a).data();
+    const stopped = await stopKernelProfile().then(() => 'stopped', (e: Error) => e.message);
+    assert.match(stopped, /no kernel profile is running/);
+  });
 });
 
 test.run();
