@@ -18,6 +18,7 @@ import { bake, bakeGram, view, viewGram, type GramBake, type GramHDBake } from '
 import { generatorFromBytes } from './load.ts';
 import { TorchGenerator } from '../model/torch-random.ts';
 import { encodePng } from './png.ts';
+import { H264_CODEC, h264Config, Mp4Writer, type WebCodecs } from './mp4.ts';
 
 /** A loaded checkpoint. Events: `device-lost` (detail: the reason) when the GPU device it lives on
  * is lost; restoreDevice() then rebuilds it on a new device. */
@@ -601,18 +602,12 @@ export interface TurntableOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-const H264 = 'avc1.42001f';
-
-function h264Config(width: number, height: number, fps: number): VideoEncoderConfig {
-  return { codec: H264, width, height, framerate: fps, bitrate: Math.max(200_000, Math.round(width * height * fps * 0.4)), latencyMode: 'quality', avc: { format: 'avc' } };
-}
-
 /** Null when this browser can encode an H.264 video of this size, else why not (for the page). */
 export async function mp4Unsupported(width: number, height: number, fps = 30): Promise<string | null> {
   if (typeof VideoEncoder === 'undefined') return 'this browser has no WebCodecs VideoEncoder (MP4 export needs Chrome/Edge 94+ over https or localhost)';
   if (width % 2 || height % 2) return `H.264 needs an even frame size, not ${width}x${height}`;
   const support = await VideoEncoder.isConfigSupported(h264Config(width, height, fps)).catch(() => ({ supported: false }));
-  return support.supported ? null : `this browser cannot encode H.264 (${H264}) at ${width}x${height}: MP4 export needs a browser with an H.264 encoder (Chrome/Edge)`;
+  return support.supported ? null : `this browser cannot encode H.264 (${H264_CODEC}) at ${width}x${height}: MP4 export needs a browser with an H.264 encoder (Chrome/Edge)`;
 }
 
 /** The yaws of a turntable of n frames: -a -> a -> -a, each half without its last point (n = 60 gives
@@ -631,21 +626,8 @@ export function exportTurntableMP4(model: GramHDModel, options: TurntableOptions
     const fps = options.fps ?? 30;
     const why = await mp4Unsupported(size, size, fps);
     if (why) throw new Error(`MP4 export: ${why}`);
-    const { Muxer, ArrayBufferTarget } = await import('mp4-muxer');
-    const target = new ArrayBufferTarget();
-    const muxer = new Muxer({ target, video: { codec: 'avc', width: size, height: size, frameRate: fps }, fastStart: 'in-memory' });
-    const frameMicros = 1e6 / fps;
-    let failure: Error | null = null;
-    const encoder = new VideoEncoder({
-      output: (chunk, meta) => {
-        const data = new Uint8Array(chunk.byteLength);
-        chunk.copyTo(data);
-        muxer.addVideoChunkRaw(data, chunk.type, chunk.timestamp, frameMicros, meta);
-      },
-      error: (error) => { failure = error; },
-    });
+    const writer = await Mp4Writer.open(globalThis as WebCodecs, size, size, fps);
     try {
-      encoder.configure(h264Config(size, size, fps));
       const seed = options.seed ?? 0;
       const truncation = options.truncation ?? 0.7;
       const z = prepareSeed(model, seed, truncation);
@@ -660,20 +642,12 @@ export function exportTurntableMP4(model: GramHDModel, options: TurntableOptions
         } finally {
           image.dispose();
         }
-        const frame = new VideoFrame(toRgba(values, image.shape, size, size), {
-          format: 'RGBA', codedWidth: size, codedHeight: size, timestamp: Math.round(i * frameMicros), duration: Math.round(frameMicros),
-        });
-        encoder.encode(frame, { keyFrame: i === 0 });
-        frame.close();
-        if (failure) break;
+        writer.add(toRgba(values, image.shape, size, size));
         options.onProgress?.(i + 1, yaws.length);
       }
-      if (!failure) await encoder.flush();
+      return new Blob([await writer.finish()], { type: 'video/mp4' });
     } finally {
-      if (encoder.state !== 'closed') encoder.close();
+      writer.close();
     }
-    if (failure) throw new Error(`MP4 export: the video encoder failed: ${(failure as Error).message}`);
-    muxer.finalize();
-    return new Blob([target.buffer], { type: 'video/mp4' });
   });
 }
