@@ -18,7 +18,6 @@ const layouts = new WeakMap<GPUComputePipeline, GPUBindGroupLayout>();
 let encoder: GPUCommandEncoder | null = null;
 let pass: GPUComputePassEncoder | null = null;
 let dispatches = 0;
-let submits = 0;
 const arena = new Uint8Array(UNIFORM_ARENA_BYTES);
 let arenaUsed = 0;
 let uniformBuffer: GPUBuffer | null = null;
@@ -192,7 +191,6 @@ export function flush(): void {
   encoder = null;
   dispatches = 0;
   arenaUsed = 0;
-  submits++;
 }
 
 /** Writes host data into a GPU buffer, after the work that may still read its previous contents. */
@@ -256,6 +254,3 @@ export function stopKernelProfile(): Promise<kernelProfile.KernelTime[]> {
 
 export const discardKernelProfile = kernelProfile.discardKernelProfile;
 
-export function runtimeStats(): { submits: number; pipelines: number } {
-  return { submits, pipelines: pipelines.size };
-}

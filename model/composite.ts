@@ -4,7 +4,7 @@
 import { isGradEnabled, ops, Tensor } from '../engine/index.ts';
 import { dispatch } from '../engine/runtime.ts';
 import { MANIFOLD_COMPOSITE_MAX_POINTS, MANIFOLD_COMPOSITE_WG, manifoldCompositeKernel } from '../kernels/manifold-composite.ts';
-import { fusedImpl, type FusedImpl } from './fused-linear.ts';
+import type { FusedImpl } from './fused-linear.ts';
 
 /** Spacing used for every manifold's opacity; the background (and the farthest point) get 1e10. */
 export const MANIFOLD_DELTA = 0.04;
@@ -71,7 +71,7 @@ export interface Composited {
  * them under no_grad). Renders that record no gradient run it as one kernel (compositeFused);
  * `impl: 'reference'` forces the op-level path, which training differentiates.
  */
-export function compositeManifolds(rgbSigma: Tensor, distances: Tensor, isValid: Tensor, impl: FusedImpl = fusedImpl()): Composited {
+export function compositeManifolds(rgbSigma: Tensor, distances: Tensor, isValid: Tensor, impl: FusedImpl = 'fused'): Composited {
   const m = rgbSigma.shape[2];
   const recording = isGradEnabled() && [rgbSigma, distances, isValid].some((t) => t.requiresGrad);
   if (impl === 'fused' && !recording && m <= MANIFOLD_COMPOSITE_MAX_POINTS) return compositeFused(rgbSigma, distances, isValid);

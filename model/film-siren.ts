@@ -6,7 +6,7 @@ import { ops, Tensor } from '../engine/index.ts';
 import { isGradEnabled, record } from '../engine/autograd.ts';
 import { dispatch } from '../engine/runtime.ts';
 import { FILM_GRAD_WG, filmSirenGradKernel, filmSirenGradUniforms } from '../kernels/film-siren-grad.ts';
-import { fusedImpl, fusedLinearForward, type FusedImpl } from './fused-linear.ts';
+import { fusedLinearForward, type FusedImpl } from './fused-linear.ts';
 
 function check(x: Tensor, weight: Tensor, bias: Tensor, freq: Tensor, phase: Tensor): { batch: number; rows: number } {
   const [b, rows, inF] = x.shape;
@@ -23,7 +23,7 @@ function check(x: Tensor, weight: Tensor, bias: Tensor, freq: Tensor, phase: Ten
  * x [B, N, in], weight [out, in], bias [out], freq and phase [B, out] -> [B, N, out].
  * `freq` is the frequency itself (the mapping output already scaled by 15 and shifted by 30).
  */
-export function filmSiren(x: Tensor, weight: Tensor, bias: Tensor, freq: Tensor, phase: Tensor, impl: FusedImpl = fusedImpl()): Tensor {
+export function filmSiren(x: Tensor, weight: Tensor, bias: Tensor, freq: Tensor, phase: Tensor, impl: FusedImpl = 'fused'): Tensor {
   return impl === 'fused' ? filmSirenFused(x, weight, bias, freq, phase) : filmSirenReference(x, weight, bias, freq, phase);
 }
 

@@ -8,17 +8,6 @@ import { dispatch } from '../engine/runtime.ts';
 
 export type FusedImpl = 'fused' | 'reference';
 
-let defaultImpl: FusedImpl = 'fused';
-
-/** Chooses the implementation the fused layers use when none is named (benchmarks, debugging). */
-export function setFusedImpl(impl: FusedImpl): void {
-  defaultImpl = impl;
-}
-
-export function fusedImpl(): FusedImpl {
-  return defaultImpl;
-}
-
 /** The subgroup size of a CPU adapter whose subgroups have one fixed size (the subgroup kernel's
  * workgroup is exactly one subgroup), else null: GPUs take the tiled or the block kernel. */
 function cpuSubgroupSize(): number | null {
@@ -54,7 +43,7 @@ export function fusedLinearForward(epilogue: LinearEpilogue, x: Tensor, weight: 
  * uses the output as the mask (y > 0 exactly where x W^T + b > 0): g_h = g [y > 0],
  * dx = g_h W, dW = g_h^T x, db = sum g_h.
  */
-export function linearRelu(x: Tensor, weight: Tensor, bias: Tensor, impl: FusedImpl = defaultImpl): Tensor {
+export function linearRelu(x: Tensor, weight: Tensor, bias: Tensor, impl: FusedImpl = 'fused'): Tensor {
   const inF = x.shape[x.rank - 1];
   const out = weight.shape[0];
   if (weight.rank !== 2 || weight.shape[1] !== inF || bias.shape.join() !== `${out}`) {

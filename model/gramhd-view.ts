@@ -7,7 +7,7 @@ import { planeIntersections, worldRays, type Camera } from './camera.ts';
 import { manifoldIntersections, renderManifolds, type StageProfiler } from './gram.ts';
 import type { GramHDGenerator } from './gramhd.ts';
 import type { FilmCodes } from './mapping.ts';
-import { fusedImpl, type FusedImpl } from './fused-linear.ts';
+import type { FusedImpl } from './fused-linear.ts';
 import { canComposite, compositeView } from './view-composite.ts';
 
 /** The super-resolved textures one view looks up. */
@@ -27,7 +27,7 @@ export interface ViewOptions {
   chunkPixels?: number;
   profile?: StageProfiler;
   /** The high-res rendering: the fused kernel (model/view-composite.ts) where it applies (nothing
-   * to differentiate, the textures in one buffer), or the op-level reference; default fusedImpl(). */
+   * to differentiate, the textures in one buffer), or the op-level reference; default fused. */
   impl?: FusedImpl;
 }
 
@@ -74,7 +74,7 @@ export function renderGramHDViews(generator: GramHDGenerator, codes: FilmCodes |
     cameras.forEach((camera, e) => {
       const geometry = noGrad(() => lowResGeometry(hits.points, hits.isValid, camera, e, hl, config.camera.fov));
       const { manifolds, background } = textures[e];
-      const fused = (options.impl ?? fusedImpl()) === 'fused' && canComposite(manifolds, background, config.renderer.num_manifolds - 1);
+      const fused = (options.impl ?? 'fused') === 'fused' && canComposite(manifolds, background, config.renderer.num_manifolds - 1);
       const out = fused
         ? compositeView(geometry, manifolds, background, camera, config.camera.fov)
         : generator.renderHighRes(geometry, manifolds as Tensor[], background, camera, options.chunkPixels);

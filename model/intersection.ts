@@ -4,7 +4,7 @@
 import { isGradEnabled, ops, Tensor } from '../engine/index.ts';
 import { dispatch } from '../engine/runtime.ts';
 import { MANIFOLD_INTERSECTION_WG, manifoldIntersectionKernel } from '../kernels/manifold-intersection.ts';
-import { fusedImpl, type FusedImpl } from './fused-linear.ts';
+import type { FusedImpl } from './fused-linear.ts';
 import { linspace } from './camera.ts';
 import type { RendererConfig } from './config.ts';
 
@@ -38,7 +38,7 @@ function repeatIndex(idx: Tensor, size: number): Tensor {
  * than 0.05, else x_h; validity is whether the chosen segment crosses. Renders that record no
  * gradient run it as one kernel (intersectFused); `impl: 'reference'` forces the op-level path.
  */
-export function intersectManifolds(points: Tensor, s: Tensor, levels: Tensor, impl: FusedImpl = fusedImpl()): Intersections {
+export function intersectManifolds(points: Tensor, s: Tensor, levels: Tensor, impl: FusedImpl = 'fused'): Intersections {
   const [b, r, samples] = points.shape;
   const l = levels.size;
   if (points.rank !== 4 || points.shape[3] !== 3) throw new Error(`intersection: points must be [B, R, S, 3], got [${points.shape.join(', ')}]`);

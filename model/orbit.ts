@@ -37,7 +37,7 @@ export interface OrbitViewOptions {
   chunkRays?: number;
   chunkPixels?: number;
   profile?: StageProfiler;
-  /** The high-res rendering: fused kernel or op-level reference (default fusedImpl()). */
+  /** The high-res rendering: fused kernel or op-level reference (default fused). */
   impl?: FusedImpl;
 }
 

@@ -3,19 +3,12 @@
 //              two image batches (64 x 64 and 128 x 128, both resized to 299).
 //   fid_kid    FID and KID (one subset, the whole set) of two pairs of feature sets, and the
 //              statistics of the first set.
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { tidyAsync } from '../../engine/index.ts';
 import { fidFromFeatures, featureStatistics, type FeatureMatrix } from '../../model/fid.ts';
 import { hashedInceptionState } from '../../model/inception-hash-weights.ts';
 import { INCEPTION_FEATURES, InceptionV3 } from '../../model/inception.ts';
 import { kidWholeSets } from '../../model/kid.ts';
 import { allowedError, compareOutput, goldenInput, goldenTensor, relativeError, type CaseRunner, type GoldenCase, type VerifyRow } from './compare.ts';
-
-/** The folder holding the evaluation cases' manifest.json: DIR/eval when there is one, else DIR. */
-export function evalGoldenDir(dir: string): string {
-  return existsSync(join(dir, 'eval', 'manifest.json')) ? join(dir, 'eval') : dir;
-}
 
 export async function inceptionCase(golden: GoldenCase): Promise<VerifyRow[]> {
   const net = InceptionV3.fromStateDict(hashedInceptionState());

@@ -95,9 +95,6 @@ export function clone(x: Tensor): Tensor {
 export function toF32(x: Tensor): Tensor {
   return x.dtype === 'f32' ? x : mapElements('copy', 'a', [x], 'f32');
 }
-export function toI32(x: Tensor): Tensor {
-  return mapElements('copy', 'a', [x], 'i32');
-}
 
 // ---- unary ----
 
