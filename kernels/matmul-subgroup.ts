@@ -1,21 +1,21 @@
-// Matrix product for CPU adapters (llvmpipe/lavapipe, SwiftShader), built around what is cheap
-// and what is dear there. An invocation is one lane of a SIMD register and a workgroup of exactly
-// one subgroup is one register's worth of lanes. Every storage-buffer load inside a loop is emitted
+// Matrix product for CPU adapters (llvmpipe/lavapipe, SwiftShader), built around what is cheap and
+// what is dear there. An invocation is one lane of a SIMD register and a workgroup of exactly one
+// subgroup is one register's worth of lanes. Every storage-buffer load inside a loop is emitted
 // lane by lane with a bounds check, ~10 instructions per lane plus ~8 per component, whereas
 // subgroupBroadcast from a constant lane is an extract and a splat. (llvmpipe in Mesa 25.0 loads
 // once for all lanes only where NIR calls the index always uniform: built from constants or push
 // constants, never from a loop counter, a workgroup id or a uniform-buffer value; weights read from
 // a uniform buffer by the loop counter ran at less than half the rate of a lane's load shared by
-// subgroupBroadcast. The loop-free alternative, a
-// 256-deep product unrolled with constant weight indices, took 71 s to compile and ran at 1.7
-// GFLOP/s. textureLoad from an rgba32float texture is a branchless gather, ~16% cheaper per float
-// than a storage vec4 load inside a loop: too little to pay for copying operands into textures.) So each lane owns 4 rows of C and loads them itself, the 32
-// columns of the tile are loaded once across the subgroup and broadcast to every lane, and k
-// advances 4 at a time so that one vec4 load feeds 4 steps (c += dot(a, b) over those 4 steps).
-// The 128 accumulators per lane live mostly on the stack. Measured at 1024^3 on 2 EPYC cores
-// (CPU-time based, other loads running): 4 x 8 tiles 14, 4 x 16 17, 4 x 32 18-19, 4 x 64 14
-// GFLOP/s (the larger code outgrows the instruction cache); the reference kernel 5. Each variant
-// takes seconds to compile (lavapipe caches it on disk afterwards).
+// subgroupBroadcast. The loop-free alternative, a 256-deep product unrolled with constant weight
+// indices, took 71 s to compile and ran at 1.7 GFLOP/s. textureLoad from an rgba32float texture is
+// a branchless gather, ~16% cheaper per float than a storage vec4 load inside a loop: too little to
+// pay for copying operands into textures.) So each lane owns 4 rows of C and loads them itself, the
+// 32 columns of the tile are loaded once across the subgroup and broadcast to every lane, and k
+// advances 4 at a time so that one vec4 load feeds 4 steps (c += dot(a, b) over those 4 steps). The
+// 128 accumulators per lane live mostly on the stack. Measured at 1024^3 on 2 EPYC cores (CPU-time
+// based, other loads running): 4 x 8 tiles 14, 4 x 16 17, 4 x 32 18-19, 4 x 64 14 GFLOP/s (the
+// larger code outgrows the instruction cache); the reference kernel 5. Each variant takes seconds
+// to compile (lavapipe caches it on disk afterwards).
 import type { Kernel } from './kernel.ts';
 import { MATMUL_PARAMS } from './matmul.ts';
 
