@@ -252,5 +252,5 @@ export function stopKernelProfile(): Promise<kernelProfile.KernelTime[]> {
   return kernelProfile.stopKernelProfile(flush);
 }
 
+/** Drops a running profile unread (a profiled run that failed). */
 export const discardKernelProfile = kernelProfile.discardKernelProfile;
-
